@@ -1,0 +1,64 @@
+"""User configuration: `$ENVMAN_CONFIG`, else `<user config dir>/envman/config.toml`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from envman.ages import parse_age
+from envman.errors import UsageError
+from envman.fsutil import tomllib
+
+DEFAULT_STALE_AFTER = "90d"
+KEYS = {"default_python", "stale_after"}
+
+
+@dataclass(frozen=True)
+class Config:
+    default_python: Optional[str] = None
+    stale_after: timedelta = parse_age(DEFAULT_STALE_AFTER)
+
+
+def config_path(environ: Optional[Mapping[str, str]] = None) -> Path:
+    env = os.environ if environ is None else environ
+    explicit = env.get("ENVMAN_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    import platformdirs
+
+    return platformdirs.user_config_path("envman") / "config.toml"
+
+
+def load_config(path: Path) -> Config:
+    """Read the config file; a missing one means defaults, a broken one is an error."""
+    reader = tomllib()
+    try:
+        with open(path, "rb") as handle:
+            doc: Dict[str, Any] = reader.load(handle)
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except (reader.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot parse the config file: {exc}") from None
+
+    unknown = sorted(set(doc) - KEYS)
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown config key {unknown[0]!r}",
+            hint=f"known keys: {', '.join(sorted(KEYS))}",
+        )
+    default_python = doc.get("default_python")
+    if default_python is not None and not (isinstance(default_python, str) and default_python):
+        raise UsageError(f"{path}: 'default_python' must be a non-empty string such as \"3.12\"")
+    stale_after = doc.get("stale_after", DEFAULT_STALE_AFTER)
+    if not isinstance(stale_after, str):
+        raise UsageError(f"{path}: 'stale_after' must be an age such as \"90d\"")
+    try:
+        age = parse_age(stale_after)
+    except UsageError as exc:
+        raise UsageError(f"{path}: 'stale_after': {exc.message}", hint=exc.hint) from None
+    return Config(default_python=default_python, stale_after=age)

@@ -1,0 +1,302 @@
+"""Creating and removing environments, and the environment a command runs in.
+
+`create` is a pipeline of small steps, each undone if a later one fails:
+validate every input -> choose the interpreter -> reserve the name (a directory made
+under the registry lock, holding a marker that says 'creating') -> `python -m venv`
+-> install the requirements -> mark 'ready' -> register. Only the last step makes the
+environment visible, so a failure at any point leaves no record and no directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from envman import registry
+from envman.ages import now
+from envman.config import Config
+from envman.errors import EnvmanError, OperationFailed, UsageError
+from envman.fsutil import sha256_file
+from envman.interpreters import Finder, Interpreter, resolve
+from envman.models import EnvRecord, Requirement, check_name, name_from_directory
+from envman.registry import Registry
+from envman.runner import clean_environ, run
+from envman.store import Store, env_python, scripts_dir
+
+VENV_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class NewOptions:
+    """What `envman new` was asked for."""
+
+    name: Optional[str] = None
+    project: Optional[Path] = None
+    python: Optional[str] = None
+    requirements: Sequence[Path] = ()
+    system_site_packages: bool = False
+    copies: bool = False
+    without_pip: bool = False
+    prompt: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Created:
+    record: EnvRecord
+    interpreter: Interpreter
+    python_source: str  # where the interpreter choice came from, for the person
+
+
+def project_dir(path: Optional[Path]) -> Path:
+    """The project directory, absolute and with symbolic links resolved; it must exist."""
+    chosen = Path(os.path.realpath(os.path.expanduser(str(path)) if path else os.getcwd()))
+    if not chosen.exists():
+        raise UsageError(f"project directory {str(path)!r} does not exist")
+    if not chosen.is_dir():
+        raise UsageError(f"project {str(path)!r} is not a directory")
+    return chosen
+
+
+def requirement_files(paths: Sequence[Path], project: Path) -> List[Tuple[Path, Requirement]]:
+    """Each `-r FILE` as an absolute path and as recorded (project-relative where inside)."""
+    found: List[Tuple[Path, Requirement]] = []
+    for given in paths:
+        full = Path(os.path.abspath(os.path.expanduser(str(given))))
+        if not full.exists():
+            raise UsageError(f"requirements file {str(given)!r} does not exist")
+        if not full.is_file():
+            raise UsageError(f"requirements file {str(given)!r} is not a file")
+        try:
+            digest = sha256_file(full)
+        except OSError as exc:
+            raise UsageError(f"cannot read requirements file {str(given)!r}: {exc.strerror}") from None
+        real = Path(os.path.realpath(full))
+        try:
+            recorded = str(real.relative_to(project))
+        except ValueError:
+            recorded = str(real)
+        found.append((full, Requirement(recorded, digest)))
+    return found
+
+
+def create(store: Store, config: Config, options: NewOptions, finder: Optional[Finder] = None) -> Created:
+    """Create, seed and register a new environment; nothing is left behind on failure."""
+    project = project_dir(options.project)
+    name = check_name(options.name) if options.name else name_from_directory(project.name)
+    env_dir = store.env_path(name)
+    store.check_carryable(env_dir)
+    reqs = requirement_files(options.requirements, project)
+    if options.without_pip and reqs:
+        raise UsageError("-r needs pip in the environment; drop --without-pip")
+    if options.prompt is not None and any(ord(c) < 32 for c in options.prompt):
+        raise UsageError("--prompt must not contain control characters such as a newline")
+    _check_name_free(registry.load(store), name)
+
+    finder = finder or Finder(store.cache)
+    interpreter, source = resolve(finder, options.python, project, config.default_python)
+    moment = now()
+    record = EnvRecord(
+        name=name,
+        id=uuid.uuid4().hex,
+        path=str(env_dir),
+        project=str(project),
+        python=interpreter.version,
+        python_executable=interpreter.executable,
+        created=moment,
+        last_used=moment,
+        requirements=tuple(req for _, req in reqs),
+        system_site_packages=options.system_site_packages,
+        copies=options.copies,
+        without_pip=options.without_pip,
+        prompt=options.prompt,
+    )
+    _reserve(store, record)
+    try:
+        build(record, interpreter, [full for full, _ in reqs])
+        store.write_marker(env_dir, record, "ready")
+        registry.update(store, lambda current: _register(current, record))
+    except BaseException:
+        _discard(store, record)
+        raise
+    return Created(record, interpreter, source)
+
+
+def _check_name_free(current: Registry, name: str) -> None:
+    existing = current.find(name)
+    if existing is not None:
+        raise UsageError(
+            f"an environment named {existing.name!r} already exists (project {existing.project})",
+            hint="choose another name: envman new NAME",
+        )
+
+
+def _register(current: Registry, record: EnvRecord) -> Registry:
+    _check_name_free(current, record.name)
+    return current.with_record(record)
+
+
+def _reserve(store: Store, record: EnvRecord) -> None:
+    """Claim the name: under the registry lock, the name is unregistered and its directory
+    is made exclusively, so two `new` runs can never build into the same directory."""
+    env_dir = Path(record.path)
+
+    def claim(current: Registry) -> Registry:
+        _check_name_free(current, record.name)
+        store.envs_dir.mkdir(parents=True, exist_ok=True)
+        clash = [n for n in os.listdir(store.envs_dir) if n.lower() == record.name.lower()]
+        for leftover in clash:
+            if not _clear_abandoned(store, store.envs_dir / leftover):
+                raise UsageError(
+                    f"{store.envs_dir / leftover} already exists but is not registered",
+                    hint="move it away, or let `envman doctor` examine it",
+                )
+        try:
+            env_dir.mkdir()
+        except OSError as exc:
+            raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from exc
+        store.write_marker(env_dir, record, "creating")
+        return current  # unchanged: the record is registered only once complete
+
+    registry.update(store, claim)
+
+
+def _clear_abandoned(store: Store, env_dir: Path) -> bool:
+    """Remove a directory left by a `new` that was killed, if provably so; True if removed."""
+    marker = store.read_marker(env_dir)
+    if env_dir.is_symlink() or marker is None or marker.get("state") != "creating":
+        return False
+    if marker.get("host") != socket.gethostname() or _alive(marker.get("pid")):
+        return False
+    store.remove_env_dir(env_dir)
+    return True
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # cannot tell: assume it is still working
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _discard(store: Store, record: EnvRecord) -> None:
+    """Undo a failed creation: remove the directory if it is still the one we made."""
+    env_dir = Path(record.path)
+    marker = store.read_marker(env_dir)
+    if marker is not None and marker.get("id") == record.id and not env_dir.is_symlink():
+        try:
+            store.remove_env_dir(env_dir)
+        except EnvmanError:
+            pass  # the original failure is what the person needs to hear about
+
+
+def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path]) -> None:
+    """`python -m venv` into the (reserved) directory, then install the requirements."""
+    cmd = [interpreter.executable, "-I", "-m", "venv"]
+    if record.system_site_packages:
+        cmd.append("--system-site-packages")
+    if record.copies:
+        cmd.append("--copies")
+    if record.without_pip:
+        cmd.append("--without-pip")
+    if record.prompt is not None:
+        cmd += ["--prompt", record.prompt]
+    cmd.append(record.path)
+    run(cmd, what=f"creating the environment with Python {interpreter.version}",
+        env=clean_environ(), capture=True, timeout=VENV_TIMEOUT)
+    if requirements:
+        install = [str(env_python(Path(record.path))), "-m", "pip", "install",
+                   "--disable-pip-version-check"]
+        for path in requirements:
+            install += ["-r", str(path)]
+        run(install, what="installing requirements", cwd=record.project, env=clean_environ())
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What entering an environment changes; shells and `run` render it."""
+
+    set: Dict[str, str] = field(default_factory=dict)
+    unset: Tuple[str, ...] = ()
+    path_prepend: Tuple[str, ...] = ()
+
+
+def activation(record: EnvRecord) -> Activation:
+    prompt = record.prompt if record.prompt is not None else record.name
+    return Activation(
+        set={"VIRTUAL_ENV": record.path, "VIRTUAL_ENV_PROMPT": prompt},
+        unset=("PYTHONHOME",),
+        path_prepend=(str(scripts_dir(Path(record.path))),),
+    )
+
+
+def command_environment(record: EnvRecord, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The process environment for `envman run`: the activation applied to `base`."""
+    env = dict(os.environ if base is None else base)
+    changes = activation(record)
+    for key in changes.unset:
+        env.pop(key, None)
+    env.update(changes.set)
+    env["PATH"] = os.pathsep.join([*changes.path_prepend, env.get("PATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+@dataclass(frozen=True)
+class Removal:
+    record: EnvRecord
+    deleted: bool  # False when only the record was dropped (directory gone, or adopted)
+
+
+def remove(store: Store, records: Sequence[EnvRecord]) -> List[Removal]:
+    """Delete environments and their records, after proving every directory is ours.
+
+    All are checked before any is touched, so one unsafe directory deletes nothing.
+    Each directory is renamed aside and its record dropped under the lock, then the
+    renamed directory is deleted outside it.
+    """
+    plans = [(r, _deletable(store, r)) for r in records]
+    done: List[Removal] = []
+    for record, env_dir in plans:
+        def drop(current: Registry, record: EnvRecord = record) -> Registry:
+            present = current.find(record.name)
+            if present is None or present.id != record.id:
+                raise OperationFailed(f"environment {record.name!r} changed while removing it")
+            return current.without(present.name)
+
+        if env_dir is not None:
+            _deletable(store, record)  # re-check: nothing may have changed since
+        registry.update(store, drop)
+        if env_dir is not None:
+            store.remove_env_dir(env_dir)
+        try:
+            store.used_stamp(record.id).unlink()
+        except OSError:
+            pass
+        done.append(Removal(record, deleted=env_dir is not None))
+    return done
+
+
+def _deletable(store: Store, record: EnvRecord) -> Optional[Path]:
+    """The directory to delete, None if there is nothing of ours to delete, or raise."""
+    path = Path(record.path)
+    if record.adopted and not _inside(path, store.envs_dir):
+        return None
+    if not os.path.lexists(path):
+        return None
+    return store.check_owned(record)
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(directory))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,46 @@
+"""The one error hierarchy: every failure envman expects carries its exit status."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class EnvmanError(Exception):
+    """Base of every expected failure; `cli` prints it as one line and exits."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class OperationFailed(EnvmanError):
+    """An install, a subprocess or a filesystem operation failed (status 1)."""
+
+    exit_code = 1
+
+
+class RegistryError(EnvmanError):
+    """The registry cannot be read or written safely (status 1)."""
+
+    exit_code = 1
+
+
+class UsageError(EnvmanError):
+    """Bad input: an invalid name, a missing file, no matching interpreter (status 2)."""
+
+    exit_code = 2
+
+
+class NotFound(EnvmanError):
+    """No such environment, or none for this project (status 3)."""
+
+    exit_code = 3
+
+
+class Interrupted(EnvmanError):
+    """Stopped by a signal; whatever was half-done has been undone (status 130)."""
+
+    exit_code = 130

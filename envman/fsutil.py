@@ -1,0 +1,60 @@
+"""Small filesystem primitives that every writer shares."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def write_atomic(path: PathLike, data: bytes) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new one, never half.
+
+    The temporary file lives in the same directory so `os.replace` is a rename on one
+    filesystem; it is fsynced first so a crash cannot leave an empty file behind.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.chmod(tmp, _mode_for(target))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's mode; give a new one what `open` would (0666 less the umask)."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def sha256_file(path: PathLike) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def tomllib() -> ModuleType:
+    """The TOML reader: the standard library's where it has one (3.11+), else tomli."""
+    if sys.version_info >= (3, 11):
+        import tomllib as reader
+    else:
+        import tomli as reader
+    return reader

@@ -1,0 +1,171 @@
+"""Plain data: an environment record and the names envman accepts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from envman.errors import RegistryError, UsageError
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+NAME_MAX = 64
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def check_name(name: str) -> str:
+    """Return `name` if envman accepts it as an environment name, else raise UsageError."""
+    if not name:
+        raise UsageError("environment name is empty")
+    if len(name) > NAME_MAX:
+        raise UsageError(f"environment name is longer than {NAME_MAX} characters: {name!r}")
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"invalid environment name {name!r}",
+            hint="names start with a letter or digit and use only letters, digits, '.', '_' and '-'",
+        )
+    return name
+
+
+def is_valid_name(name: str) -> bool:
+    return len(name) <= NAME_MAX and NAME_RE.match(name) is not None
+
+
+def name_from_directory(basename: str) -> str:
+    """The default name for a project: its base name with foreign characters turned to '-'."""
+    name = _NOT_NAME_CHARS.sub("-", basename).lstrip("._-")
+    return check_name(name[:NAME_MAX])
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A requirement file as recorded: relative to the project when inside it."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    """What the registry knows about one environment."""
+
+    name: str
+    id: str
+    path: str
+    project: str
+    python: str
+    python_executable: str
+    created: datetime
+    last_used: datetime
+    requirements: Tuple[Requirement, ...] = ()
+    system_site_packages: bool = False
+    copies: bool = False
+    without_pip: bool = False
+    prompt: Optional[str] = None
+    adopted: bool = False
+
+    def with_changes(self, **changes: Any) -> "EnvRecord":
+        return replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The record as stored in the registry (TOML-ready; `name` is the table key)."""
+        data = asdict(self)
+        del data["name"]
+        data["requirements"] = [asdict(r) for r in self.requirements]
+        if self.prompt is None:
+            del data["prompt"]
+        return data
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any], where: str) -> "EnvRecord":
+        """Build a record from stored data, naming `where` (the file) in any complaint."""
+
+        def bad(what: str) -> RegistryError:
+            return RegistryError(f"{where}: environment {name!r}: {what}")
+
+        def text(key: str) -> str:
+            value = data.get(key)
+            if not isinstance(value, str):
+                raise bad(f"'{key}' must be a string")
+            return value
+
+        def moment(key: str) -> datetime:
+            value = data.get(key)
+            if isinstance(value, str):
+                try:
+                    value = datetime.fromisoformat(value)
+                except ValueError:
+                    raise bad(f"'{key}' is not an ISO 8601 time") from None
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise bad(f"'{key}' must be a time with an offset")
+            return value
+
+        def flag(key: str) -> bool:
+            value = data.get(key, False)
+            if not isinstance(value, bool):
+                raise bad(f"'{key}' must be true or false")
+            return value
+
+        reqs: List[Requirement] = []
+        raw_reqs = data.get("requirements", [])
+        if not isinstance(raw_reqs, list):
+            raise bad("'requirements' must be a list")
+        for item in raw_reqs:
+            if not (isinstance(item, dict) and isinstance(item.get("path"), str)
+                    and isinstance(item.get("sha256"), str)):
+                raise bad("each requirement needs a 'path' and a 'sha256' string")
+            reqs.append(Requirement(item["path"], item["sha256"]))
+        prompt = data.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            raise bad("'prompt' must be a string")
+        return cls(
+            name=name,
+            id=text("id"),
+            path=text("path"),
+            project=text("project"),
+            python=text("python"),
+            python_executable=text("python_executable"),
+            created=moment("created"),
+            last_used=moment("last_used"),
+            requirements=tuple(reqs),
+            system_site_packages=flag("system_site_packages"),
+            copies=flag("copies"),
+            without_pip=flag("without_pip"),
+            prompt=prompt,
+            adopted=flag("adopted"),
+        )
+
+
+@dataclass(frozen=True)
+class EnvState:
+    """A record together with what is true on disk right now."""
+
+    record: EnvRecord
+    last_used: datetime
+    reasons: Tuple[str, ...] = field(default=())
+
+    @property
+    def status(self) -> str:
+        return "stale" if self.reasons else "ok"
+
+    def to_json(self) -> Dict[str, Any]:
+        """The JSON object of SPEC.md (ls, info and new)."""
+        r = self.record
+        return {
+            "name": r.name,
+            "path": r.path,
+            "project": r.project,
+            "python": r.python,
+            "python_executable": r.python_executable,
+            "created": r.created.isoformat(),
+            "last_used": self.last_used.isoformat(),
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "requirements": [q.path for q in r.requirements],
+            "system_site_packages": r.system_site_packages,
+            "copies": r.copies,
+            "without_pip": r.without_pip,
+            "prompt": r.prompt,
+            "adopted": r.adopted,
+        }

@@ -1,0 +1,207 @@
+"""The registry: `registry.toml` in the data root, the one source of truth.
+
+Readers never lock: writers replace the file atomically, so a reader sees a whole
+file. Writers load, modify and save inside one inter-process lock. Next to the TOML
+(the truth, readable and editable by people) a JSON snapshot in the cache keyed by
+the registry's hash lets `ls` skip TOML parsing, which costs ~0.1 s at 1,000 records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from envman.errors import RegistryError
+from envman.fsutil import tomllib, write_atomic
+from envman.models import EnvRecord
+from envman.store import Store
+
+SCHEMA_VERSION = 1
+LOCK_TIMEOUT = 60.0
+SNAPSHOT_NAME = "registry-snapshot.json"
+
+# Upgrades from schema N to N+1, applied in order on load. A file from a newer
+# envman is refused: we cannot know what writing it back would destroy.
+_MIGRATIONS: Dict[int, Callable[[Dict[str, Any]], Dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every registered environment, keyed by name."""
+
+    envs: Mapping[str, EnvRecord] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[EnvRecord]:
+        return iter(sorted(self.envs.values(), key=lambda r: r.name.lower()))
+
+    def __len__(self) -> int:
+        return len(self.envs)
+
+    def find(self, name: str) -> Optional[EnvRecord]:
+        """The record whose name equals `name` ignoring case."""
+        record = self.envs.get(name)
+        if record is not None:
+            return record
+        folded = name.lower()
+        return next((r for r in self.envs.values() if r.name.lower() == folded), None)
+
+    def with_record(self, record: EnvRecord) -> "Registry":
+        envs = dict(self.envs)
+        existing = self.find(record.name)
+        if existing is not None:
+            del envs[existing.name]
+        envs[record.name] = record
+        return Registry(envs)
+
+    def without(self, name: str) -> "Registry":
+        return Registry({k: v for k, v in self.envs.items() if k != name})
+
+    def to_document(self) -> Dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "envs": {r.name: r.to_dict() for r in self},
+        }
+
+
+def _from_document(doc: Mapping[str, Any], where: str) -> Registry:
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RegistryError(f"{where}: 'schema_version' is missing or not a whole number")
+    if version > SCHEMA_VERSION:
+        raise RegistryError(
+            f"{where}: schema version {version} is newer than this envman understands "
+            f"({SCHEMA_VERSION})",
+            hint="upgrade envman; the file was left untouched",
+        )
+    data = dict(doc)
+    while version < SCHEMA_VERSION:
+        if version not in _MIGRATIONS:
+            raise RegistryError(f"{where}: no upgrade from schema version {version}")
+        data = _MIGRATIONS[version](data)
+        version += 1
+    raw = data.get("envs", {})
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: 'envs' must be a table")
+    envs: Dict[str, EnvRecord] = {}
+    for name, item in raw.items():
+        if not isinstance(item, dict):
+            raise RegistryError(f"{where}: environment {name!r} must be a table")
+        envs[name] = EnvRecord.from_dict(name, item, where)
+    return Registry(envs)
+
+
+def _read_bytes(store: Store) -> Optional[bytes]:
+    try:
+        with open(store.registry_path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RegistryError(f"cannot read {store.registry_path}: {exc.strerror}") from exc
+
+
+def _parse(store: Store, raw: bytes) -> Tuple[Registry, Dict[str, Any]]:
+    where = str(store.registry_path)
+    try:
+        doc = tomllib().loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib().TOMLDecodeError) as exc:
+        raise RegistryError(
+            f"{where}: cannot parse the registry: {exc}",
+            hint="envman will not overwrite it; fix it by hand or move it aside",
+        ) from None
+    return _from_document(doc, where), doc
+
+
+def _snapshot_path(store: Store) -> Any:
+    return store.cache / SNAPSHOT_NAME
+
+
+def _write_snapshot(store: Store, digest: str, registry: Registry) -> None:
+    """Best effort: the snapshot is a cache, and a stale one is ignored by its hash."""
+    envs = {r.name: r.to_dict() for r in registry}
+    payload = json.dumps({"sha256": digest, "envs": envs}, default=lambda d: d.isoformat())
+    try:
+        store.cache.mkdir(parents=True, exist_ok=True)
+        write_atomic(_snapshot_path(store), payload.encode())
+    except OSError:
+        pass
+
+
+def _read_snapshot(store: Store, digest: str) -> Optional[Registry]:
+    try:
+        with open(_snapshot_path(store), "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("sha256") != digest:
+        return None
+    where = str(store.registry_path)
+    return Registry({n: EnvRecord.from_dict(n, v, where) for n, v in data["envs"].items()})
+
+
+def load(store: Store) -> Registry:
+    """Read the registry without locking or writing anything it owns."""
+    raw = _read_bytes(store)
+    if raw is None:
+        return Registry()
+    digest = hashlib.sha256(raw).hexdigest()
+    cached = _read_snapshot(store, digest)
+    if cached is not None:
+        return cached
+    registry, _ = _parse(store, raw)
+    _write_snapshot(store, digest, registry)
+    return registry
+
+
+def _lock(store: Store) -> Any:
+    from filelock import FileLock
+
+    return FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT)
+
+
+def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
+    """Apply `change` to the current registry and save the result, all under the lock.
+
+    `change` may raise to abort; then nothing is written. Returns the saved registry.
+    """
+    from filelock import Timeout
+
+    try:
+        store.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
+    try:
+        with _lock(store):
+            raw = _read_bytes(store)
+            current = Registry() if raw is None else _parse(store, raw)[0]
+            changed = change(current)
+            if changed is not current:
+                save_locked(store, changed)
+            return changed
+    except Timeout:
+        raise RegistryError(
+            f"another envman has held the registry lock for {LOCK_TIMEOUT:.0f} s",
+            hint=f"if no envman is running, the lock file {store.lock_path} is stale: remove it",
+        ) from None
+
+
+def save_locked(store: Store, registry: Registry) -> None:
+    """Write the registry atomically. Call only while holding the lock (see `update`)."""
+    import tomli_w
+
+    header = (
+        "# envman registry: every environment envman knows and the project it serves.\n"
+        "# Written atomically under registry.toml.lock; edit only while no envman runs.\n"
+    )
+    data = header.encode() + tomli_w.dumps(registry.to_document()).encode()
+    try:
+        write_atomic(store.registry_path, data)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {store.registry_path}: {exc.strerror}") from exc
+    _write_snapshot(store, hashlib.sha256(data).hexdigest(), registry)
+
+
+def records_for_project(registry: Registry, project: str) -> List[EnvRecord]:
+    return [r for r in registry if r.project == project]

@@ -1,0 +1,62 @@
+"""The one way envman starts a subprocess: errors name the command that failed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import IO, Mapping, Optional, Sequence, Union
+
+from envman.errors import OperationFailed
+
+Output = Union[int, IO[str], None]
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    what: str,
+    cwd: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+    capture: bool = False,
+    timeout: Optional[float] = None,
+) -> str:
+    """Run `cmd` and return its stdout when `capture`, raising OperationFailed if it fails.
+
+    Without `capture` the child's stdout goes to envman's stderr, so progress reaches
+    the person while envman's own stdout stays clean for `--json` and `eval`.
+    `what` names the step for the error message ("installing requirements").
+    """
+    stdout: Output = subprocess.PIPE if capture else sys.stderr.fileno()
+    try:
+        done = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE if capture else None,
+            text=True,
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise OperationFailed(f"{what} failed: {cmd[0]} does not exist") from None
+    except PermissionError:
+        raise OperationFailed(f"{what} failed: {cmd[0]} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"{what} failed: {cmd[0]} did not finish in {timeout} s") from None
+    if done.returncode != 0:
+        detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise OperationFailed(
+            f"{what} failed: {' '.join(cmd[:4])}{' …' if len(cmd) > 4 else ''} "
+            f"exited with status {done.returncode}" + (f": {detail[0]}" if detail else ""),
+        )
+    return done.stdout or ""
+
+
+def clean_environ(extra: Optional[Mapping[str, str]] = None) -> dict:
+    """The environment for a child interpreter: ours, without what would mislead it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH",
+                                                            "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")}
+    env.update(extra or {})
+    return env

@@ -1,0 +1,78 @@
+"""Read-only classification of environments: the stale reasons of SPEC.md.
+
+Everything here is a handful of `stat` calls and one small read of `pyvenv.cfg` per
+environment; no interpreter is started and nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from envman.models import EnvRecord, EnvState
+from envman.store import Store, env_python
+
+PROJECT_MISSING = "project-missing"
+PROJECT_UNREACHABLE = "project-unreachable"
+ENV_MISSING = "env-missing"
+PYTHON_MISSING = "python-missing"
+UNUSED = "unused"
+
+# What a person should do about each reason, for the human listing.
+ADVICE = {
+    PROJECT_MISSING: "the project is gone: `envman prune` or `envman rm`",
+    PROJECT_UNREACHABLE: "the project and its parent are gone (unmounted drive?): kept by prune unless --unreachable",
+    ENV_MISSING: "the environment directory is gone: `envman rm` drops the record",
+    PYTHON_MISSING: "its base Python is gone: `envman recreate` rebuilds it",
+    UNUSED: "not used for a long time: `envman prune` or just use it",
+}
+
+
+def read_pyvenv_cfg(env_dir: Path) -> Optional[Dict[str, str]]:
+    """The `key = value` pairs of `pyvenv.cfg`, or None when it cannot be read."""
+    try:
+        with open(env_dir / "pyvenv.cfg", encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pairs: Dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            pairs[key.strip().lower()] = value.strip()
+    return pairs
+
+
+def base_python_present(env_dir: Path) -> bool:
+    """Whether the interpreter the environment was built on still exists."""
+    cfg = read_pyvenv_cfg(env_dir)
+    if cfg is None:
+        return False
+    if not os.path.exists(env_python(env_dir)):  # a dangling symlink: the base is gone
+        return False
+    executable = cfg.get("executable")
+    if executable:
+        return os.path.exists(executable)
+    home = cfg.get("home")
+    if not home:
+        return False
+    return any(os.path.exists(os.path.join(home, n)) for n in ("python3", "python", "python.exe"))
+
+
+def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta) -> EnvState:
+    """The record with its live state: last use and stale reasons."""
+    reasons: List[str] = []
+    project = Path(record.project)
+    if not project.exists():
+        reasons.append(PROJECT_MISSING if project.parent.exists() else PROJECT_UNREACHABLE)
+    env_dir = Path(record.path)
+    if not env_dir.is_dir():
+        reasons.append(ENV_MISSING)
+    elif not base_python_present(env_dir):
+        reasons.append(PYTHON_MISSING)
+    last_used = store.last_used(record)
+    if now - last_used > older_than:
+        reasons.append(UNUSED)
+    return EnvState(record=record, last_used=last_used, reasons=tuple(reasons))
