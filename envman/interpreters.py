@@ -216,11 +216,13 @@ class Finder:
                                  hint="examples: 3.12, 3.12.1, '>=3.10,<3.13', python3.11, /usr/bin/python3") from None
             return self._first(lambda i: specifier.contains(i.version, prereleases=True), spec)
         on_path = shutil.which(spec, path=self.environ.get("PATH"))
-        if on_path:
-            return self._usable(self._probe_path(on_path, spec), spec)
         named = _NAMED_VERSION_RE.match(spec)
-        if named:
+        # A shim named python3.12 may refuse to run outside a pyenv-selected directory;
+        # the version in the name is what the person means.
+        if named and (on_path is None or _is_script(on_path)):
             return self.find(named.group(1), cwd)
+        if on_path:
+            return self._usable(self._probe_path(on_path, spec, cwd), spec)
         raise UsageError(
             f"no Python interpreter matches {spec!r}",
             hint="give a version (3.12), a specifier ('>=3.10'), an executable name or a path",
@@ -331,7 +333,7 @@ def resolve(
     then the first `python3` on PATH (run from the project, so shims pick its version).
     """
     if spec:
-        return finder.find(spec), "--python"
+        return finder.find(spec, str(project)), "--python"
     request = project_python_request(project)
     if request:
         wanted, where = request

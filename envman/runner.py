@@ -46,10 +46,12 @@ def run(
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"{what} failed: {cmd[0]} did not finish in {timeout} s") from None
     if done.returncode != 0:
+        shown = " ".join(cmd[:4]) + (" …" if len(cmd) > 4 else "")
         detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
         raise OperationFailed(
-            f"{what} failed: {' '.join(cmd[:4])}{' …' if len(cmd) > 4 else ''} "
-            f"exited with status {done.returncode}" + (f": {detail[0]}" if detail else ""),
+            f"{what} failed: `{shown}` exited with status {done.returncode}"
+            + (f": {detail[0]}" if detail else ""),
+            hint=None if capture else "its own output above says why",
         )
     return done.stdout or ""
 

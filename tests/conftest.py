@@ -1,0 +1,183 @@
+"""Shared fixtures: an isolated data root per test, the real CLI in a subprocess,
+real interpreters from pyenv, and tiny wheels built here so nothing needs a network."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data root, config and platform dirs: never the real ones."""
+    home = tmp_path / "envman-home"
+    monkeypatch.setenv("ENVMAN_HOME", str(home))
+    monkeypatch.setenv("ENVMAN_CONFIG", str(tmp_path / "config.toml"))
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    monkeypatch.delenv("ENVMAN_DEBUG", raising=False)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # belt and braces: no test reaches a network
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    return home
+
+
+@pytest.fixture
+def home(isolated: Path) -> Path:
+    return isolated
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess) -> None:
+        self.code = proc.returncode
+        self.out: str = proc.stdout
+        self.err: str = proc.stderr
+
+    def __repr__(self) -> str:
+        return f"<exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}>"
+
+
+def envman_cmd() -> List[str]:
+    return [sys.executable, "-m", "envman"]
+
+
+def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def cli():
+    """Run the real envman CLI in a subprocess: `cli("ls", "--json", cwd=...)`."""
+
+    def run(*args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
+            input: Optional[str] = None, timeout: float = 300) -> Result:
+        proc = subprocess.run(
+            [*envman_cmd(), *args], cwd=cwd, env=child_env(env), input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        return Result(proc)
+
+    return run
+
+
+def assert_clean_error(result: Result, code: int, after_tool_output: bool = False) -> None:
+    """One `envman: error:` line (and maybe a hint), the right status, no traceback.
+
+    With `after_tool_output`, a subprocess's own output (pip's) may come first.
+    """
+    assert result.code == code, result
+    assert "Traceback" not in result.err, result
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("envman: error: ")]
+    assert len(starts) == 1, result
+    assert after_tool_output or starts[0] == 0, result
+    assert all(line.startswith("hint: ") for line in lines[starts[0] + 1:]), result
+
+
+# -- real interpreters -------------------------------------------------------------
+
+
+def pyenv_pythons() -> Dict[str, Path]:
+    """Minor version -> executable for each CPython 3 in pyenv's versions."""
+    found: Dict[str, Path] = {}
+    versions = PYENV_ROOT / "versions"
+    if versions.is_dir():
+        for d in sorted(versions.iterdir()):
+            m = re.fullmatch(r"(3\.\d+)\.\d+", d.name)
+            exe = d / "bin" / "python3"
+            if m and exe.exists():
+                found[m.group(1)] = exe
+    return found
+
+
+def need_python(minor: str) -> Path:
+    exe = pyenv_pythons().get(minor)
+    if exe is None:
+        pytest.skip(f"Python {minor} is not installed under {PYENV_ROOT}")
+    return exe
+
+
+def two_pythons() -> Sequence[str]:
+    """Two different minor versions to test with, preferring ones envman itself supports."""
+    available = [m for m in ("3.12", "3.9", "3.13", "3.10", "3.11", "3.8") if m in pyenv_pythons()]
+    if len(available) < 2:
+        pytest.skip("needs two Python minor versions under pyenv")
+    return available[:2]
+
+
+# -- offline wheels ----------------------------------------------------------------
+
+
+def make_wheel(directory: Path, name: str, version: str, requires: Sequence[str] = (),
+               body: str = "") -> Path:
+    """Write a minimal, valid pure-Python wheel by hand (no build backend, no network)."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    module = name.replace("-", "_")
+    files = {
+        f"{module}/__init__.py": (body or f"VERSION = {version!r}\n").encode(),
+        f"{dist}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)
+        ).encode(),
+        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: envman-tests\n"
+                                   b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record_lines = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record_lines.append(f"{path},sha256={digest},{len(data)}")
+    record_lines.append(f"{dist}.dist-info/RECORD,,")
+    files[f"{dist}.dist-info/RECORD"] = ("\n".join(record_lines) + "\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A find-links directory: tinypkg 1.0 and 2.0, and tinydep which tinyapp needs."""
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    make_wheel(directory, "tinypkg", "1.0")
+    make_wheel(directory, "tinypkg", "2.0")
+    make_wheel(directory, "tinydep", "0.1")
+    make_wheel(directory, "tinyapp", "1.0", requires=["tinydep"])
+    return directory
+
+
+@pytest.fixture
+def requirements(tmp_path: Path, wheelhouse: Path):
+    """Write a requirements file that installs offline from the wheelhouse."""
+
+    def write(*lines: str, name: str = "requirements.txt", where: Optional[Path] = None) -> Path:
+        path = (where or tmp_path / "project") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(["--no-index", f"--find-links {wheelhouse}", *lines]) + "\n")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    directory = tmp_path / "project"
+    directory.mkdir(exist_ok=True)
+    return directory
