@@ -86,7 +86,7 @@ def requirement_files(paths: Sequence[Path], project: Path) -> List[Tuple[Path, 
 def create(store: Store, config: Config, options: NewOptions, finder: Optional[Finder] = None) -> Created:
     """Create, seed and register a new environment; nothing is left behind on failure."""
     project = project_dir(options.project)
-    name = check_name(options.name) if options.name else name_from_directory(project.name)
+    name = check_name(options.name) if options.name is not None else name_from_directory(project.name)
     env_dir = store.env_path(name)
     store.check_carryable(env_dir)
     reqs = requirement_files(options.requirements, project)

@@ -130,15 +130,16 @@ def _write_snapshot(store: Store, digest: str, registry: Registry) -> None:
 
 
 def _read_snapshot(store: Store, digest: str) -> Optional[Registry]:
+    """The snapshot if it was made from exactly these registry bytes; None if unusable."""
     try:
         with open(_snapshot_path(store), "rb") as handle:
             data = json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("sha256") != digest:
-        return None
-    where = str(store.registry_path)
-    return Registry({n: EnvRecord.from_dict(n, v, where) for n, v in data["envs"].items()})
+        if data.get("sha256") != digest:
+            return None
+        where = str(store.registry_path)
+        return Registry({n: EnvRecord.from_dict(n, v, where) for n, v in data["envs"].items()})
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RegistryError):
+        return None  # a damaged cache costs only the TOML parse
 
 
 def load(store: Store) -> Registry:
