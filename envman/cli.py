@@ -180,8 +180,8 @@ def _print_table(states: Sequence[EnvState]) -> None:
         rows.append((s.record.name, s.record.python, ago(s.last_used, reference), status,
                      _home(s.record.project)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+    typer.echo("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]
+                         for row in rows))
     reasons = sorted({reason for s in states for reason in s.reasons})
     for reason in reasons:
         say(f"{reason}: {ADVICE[reason]}")

@@ -2,14 +2,16 @@
 
 Readers never lock: writers replace the file atomically, so a reader sees a whole
 file. Writers load, modify and save inside one inter-process lock. Next to the TOML
-(the truth, readable and editable by people) a JSON snapshot in the cache keyed by
-the registry's hash lets `ls` skip TOML parsing, which costs ~0.1 s at 1,000 records.
+(the truth, readable and editable by people) a JSON snapshot in the cache lets `ls`
+skip TOML parsing, which costs ~0.1 s at 1,000 records. The snapshot names the
+registry file it was made from by inode, size and modification time: every atomic
+replace makes a new inode and every edit a new mtime, so a stale snapshot is never used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
@@ -102,7 +104,18 @@ def _read_bytes(store: Store) -> Optional[bytes]:
         raise RegistryError(f"cannot read {store.registry_path}: {exc.strerror}") from exc
 
 
-def _parse(store: Store, raw: bytes) -> Tuple[Registry, Dict[str, Any]]:
+def _identity(store: Store) -> Optional[List[int]]:
+    """What tells one version of the registry file from another, without reading it."""
+    try:
+        st = os.stat(store.registry_path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RegistryError(f"cannot read {store.registry_path}: {exc.strerror}") from exc
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _parse(store: Store, raw: bytes) -> Registry:
     where = str(store.registry_path)
     try:
         doc = tomllib().loads(raw.decode("utf-8"))
@@ -111,17 +124,19 @@ def _parse(store: Store, raw: bytes) -> Tuple[Registry, Dict[str, Any]]:
             f"{where}: cannot parse the registry: {exc}",
             hint="envman will not overwrite it; fix it by hand or move it aside",
         ) from None
-    return _from_document(doc, where), doc
+    return _from_document(doc, where)
 
 
 def _snapshot_path(store: Store) -> Any:
     return store.cache / SNAPSHOT_NAME
 
 
-def _write_snapshot(store: Store, digest: str, registry: Registry) -> None:
-    """Best effort: the snapshot is a cache, and a stale one is ignored by its hash."""
+def _write_snapshot(store: Store, identity: Optional[List[int]], registry: Registry) -> None:
+    """Best effort: the snapshot is a cache, and one made from another file is ignored."""
+    if identity is None:
+        return
     envs = {r.name: r.to_dict() for r in registry}
-    payload = json.dumps({"sha256": digest, "envs": envs}, default=lambda d: d.isoformat())
+    payload = json.dumps({"registry": identity, "envs": envs}, default=lambda d: d.isoformat())
     try:
         store.cache.mkdir(parents=True, exist_ok=True)
         write_atomic(_snapshot_path(store), payload.encode())
@@ -129,12 +144,12 @@ def _write_snapshot(store: Store, digest: str, registry: Registry) -> None:
         pass
 
 
-def _read_snapshot(store: Store, digest: str) -> Optional[Registry]:
-    """The snapshot if it was made from exactly these registry bytes; None if unusable."""
+def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
+    """The snapshot if it was made from this very registry file; None if unusable."""
     try:
         with open(_snapshot_path(store), "rb") as handle:
             data = json.loads(handle.read())
-        if data.get("sha256") != digest:
+        if data.get("registry") != identity:
             return None
         where = str(store.registry_path)
         return Registry({n: EnvRecord.from_dict(n, v, where) for n, v in data["envs"].items()})
@@ -144,15 +159,18 @@ def _read_snapshot(store: Store, digest: str) -> Optional[Registry]:
 
 def load(store: Store) -> Registry:
     """Read the registry without locking or writing anything it owns."""
+    identity = _identity(store)
+    if identity is None:
+        return Registry()
+    cached = _read_snapshot(store, identity)
+    if cached is not None:
+        return cached
     raw = _read_bytes(store)
     if raw is None:
         return Registry()
-    digest = hashlib.sha256(raw).hexdigest()
-    cached = _read_snapshot(store, digest)
-    if cached is not None:
-        return cached
-    registry, _ = _parse(store, raw)
-    _write_snapshot(store, digest, registry)
+    registry = _parse(store, raw)
+    if _identity(store) == identity:  # not replaced while we read it
+        _write_snapshot(store, identity, registry)
     return registry
 
 
@@ -176,7 +194,7 @@ def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
     try:
         with _lock(store):
             raw = _read_bytes(store)
-            current = Registry() if raw is None else _parse(store, raw)[0]
+            current = Registry() if raw is None else _parse(store, raw)
             changed = change(current)
             if changed is not current:
                 save_locked(store, changed)
@@ -201,7 +219,7 @@ def save_locked(store: Store, registry: Registry) -> None:
         write_atomic(store.registry_path, data)
     except OSError as exc:
         raise RegistryError(f"cannot write {store.registry_path}: {exc.strerror}") from exc
-    _write_snapshot(store, hashlib.sha256(data).hexdigest(), registry)
+    _write_snapshot(store, _identity(store), registry)
 
 
 def records_for_project(registry: Registry, project: str) -> List[EnvRecord]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Dict, List, Optional
 
 from envman.models import EnvRecord, EnvState
-from envman.store import Store, env_python
+from envman.store import PYTHON, SCRIPTS, Store
 
 PROJECT_MISSING = "project-missing"
 PROJECT_UNREACHABLE = "project-unreachable"
@@ -30,10 +29,10 @@ ADVICE = {
 }
 
 
-def read_pyvenv_cfg(env_dir: Path) -> Optional[Dict[str, str]]:
+def read_pyvenv_cfg(env_dir: str) -> Optional[Dict[str, str]]:
     """The `key = value` pairs of `pyvenv.cfg`, or None when it cannot be read."""
     try:
-        with open(env_dir / "pyvenv.cfg", encoding="utf-8") as handle:
+        with open(os.path.join(env_dir, "pyvenv.cfg"), encoding="utf-8") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError):
         return None
@@ -45,12 +44,12 @@ def read_pyvenv_cfg(env_dir: Path) -> Optional[Dict[str, str]]:
     return pairs
 
 
-def base_python_present(env_dir: Path) -> bool:
+def base_python_present(env_dir: str) -> bool:
     """Whether the interpreter the environment was built on still exists."""
     cfg = read_pyvenv_cfg(env_dir)
     if cfg is None:
         return False
-    if not os.path.exists(env_python(env_dir)):  # a dangling symlink: the base is gone
+    if not os.path.exists(os.path.join(env_dir, SCRIPTS, PYTHON)):  # a dangling link
         return False
     executable = cfg.get("executable")
     if executable:
@@ -62,15 +61,17 @@ def base_python_present(env_dir: Path) -> bool:
 
 
 def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta) -> EnvState:
-    """The record with its live state: last use and stale reasons."""
+    """The record with its live state: last use and stale reasons.
+
+    Plain `os.path` on strings: this runs once per environment on every `ls`.
+    """
     reasons: List[str] = []
-    project = Path(record.project)
-    if not project.exists():
-        reasons.append(PROJECT_MISSING if project.parent.exists() else PROJECT_UNREACHABLE)
-    env_dir = Path(record.path)
-    if not env_dir.is_dir():
+    if not os.path.exists(record.project):
+        parent_there = os.path.exists(os.path.dirname(record.project.rstrip(os.sep)) or os.sep)
+        reasons.append(PROJECT_MISSING if parent_there else PROJECT_UNREACHABLE)
+    if not os.path.isdir(record.path):
         reasons.append(ENV_MISSING)
-    elif not base_python_present(env_dir):
+    elif not base_python_present(record.path):
         reasons.append(PYTHON_MISSING)
     last_used = store.last_used(record)
     if now - last_used > older_than:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
@@ -70,6 +69,10 @@ class Store:
     def used_dir(self) -> Path:
         return self.root / "used"
 
+    @cached_property
+    def _used_dir_text(self) -> str:  # `ls` joins it a thousand times: skip pathlib there
+        return str(self.used_dir)
+
     def env_path(self, name: str) -> Path:
         return self.envs_dir / name
 
@@ -90,7 +93,7 @@ class Store:
     def last_used(self, record: EnvRecord) -> datetime:
         """The later of the recorded time of use and the stamp `touch_used` leaves."""
         try:
-            stamp = int(os.stat(self.used_stamp(record.id)).st_mtime)
+            stamp = int(os.stat(os.path.join(self._used_dir_text, record.id)).st_mtime)
         except OSError:
             return record.last_used
         if stamp <= record.last_used.timestamp():
@@ -101,6 +104,8 @@ class Store:
 
     def write_marker(self, env_dir: Path, record: EnvRecord, state: str) -> None:
         """Write the ownership marker; `state` is 'creating' until the environment is complete."""
+        import socket
+
         import tomli_w
 
         doc: Dict[str, Any] = {
@@ -164,6 +169,8 @@ class Store:
         The rename is atomic, so the name is free at once and an interrupted removal
         leaves only a `.trash-*` directory that a later run can finish deleting.
         """
+        import uuid
+
         trash = env_dir.parent / f"{TRASH_PREFIX}{env_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(env_dir, trash)
@@ -182,10 +189,14 @@ class Store:
             )
 
 
+# Where a venv keeps its executables, and its interpreter's name there.
+SCRIPTS = "Scripts" if os.name == "nt" else "bin"
+PYTHON = "python.exe" if os.name == "nt" else "python"
+
+
 def scripts_dir(env_dir: Path) -> Path:
-    """Where a venv keeps its executables: `bin`, or `Scripts` on Windows."""
-    return env_dir / ("Scripts" if os.name == "nt" else "bin")
+    return env_dir / SCRIPTS
 
 
 def env_python(env_dir: Path) -> Path:
-    return scripts_dir(env_dir) / ("python.exe" if os.name == "nt" else "python")
+    return env_dir / SCRIPTS / PYTHON
