@@ -19,7 +19,7 @@ import typer
 from envman import __version__, registry
 from envman.ages import ago, now, parse_age
 from envman.config import Config, config_path, load_config
-from envman.errors import EnvmanError, UsageError
+from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
@@ -274,23 +274,146 @@ def run(
 def rm(
     names: List[str] = typer.Argument(..., metavar="NAME...", help="Names or project paths."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    delete_adopted: bool = typer.Option(False, "--delete-adopted", help="Also delete the files of adopted environments outside the store."),
 ) -> None:
     """Delete environments and their records."""
-    from envman.envs import remove
+    from envman.removal import remove
 
     store = _store()
-    records = {r.id: r for r in (_find(store, n) for n in names)}.values()
-    listing = ", ".join(f"{r.name} ({_home(r.path)})" for r in records)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"not deleting {listing} without confirmation",
-                             hint="pass --yes to delete without a terminal")
-        if not typer.confirm(f"Delete {listing}?", default=False, err=True):
-            say("nothing deleted")
-            raise typer.Exit(1)
-    for removal in remove(store, list(records)):
-        r = removal.record
-        say(f"removed {r.name!r}" + ("" if removal.deleted else f" (record only; {_home(r.path)} kept or already gone)"))
+    records = list({r.id: r for r in (_find(store, n) for n in names)}.values())
+    _confirm(yes, f"Delete {', '.join(f'{r.name} ({_home(r.path)})' for r in records)}?")
+    removed, _ = remove(store, records, delete_adopted=delete_adopted)
+    for removal in removed:
+        say(_removed_line(removal))
+
+
+def _confirm(yes: bool, question: str) -> None:
+    """Go on only with --yes or a 'y' typed at a terminal; no terminal means no."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question.rstrip('?')}: not without confirmation",
+                         hint="pass --yes to go ahead without a terminal")
+    if not typer.confirm(question, default=False, err=True):
+        say("nothing deleted")
+        raise typer.Exit(1)
+
+
+def _removed_line(removal: Any) -> str:
+    r = removal.record
+    if removal.deleted is not None:
+        return f"removed {r.name!r} ({_home(str(removal.deleted))})"
+    kept = "adopted, files kept" if r.adopted and Path(r.path).exists() else "directory already gone"
+    return f"unregistered {r.name!r} ({kept}: {_home(r.path)})"
+
+
+@app.command()
+@handled
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be deleted; delete nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Unused for longer than AGE counts as stale."),
+    unreachable: bool = typer.Option(False, "--unreachable", help="Also prune environments whose project's drive seems unmounted."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was (or would be) done as JSON."),
+) -> None:
+    """Delete exactly the environments `ls --stale` lists with the same options."""
+    from envman import prune as pruning
+
+    store, config = _store(), _config()
+    age = parse_age(older_than) if older_than else config.stale_after
+    plan = pruning.make_plan(store, age, unreachable)
+    if not as_json:
+        _show_prune_plan(plan, dry_run)
+    doable = [c for c in plan.candidates if c.refusal is None]
+    if dry_run or not doable:
+        if as_json:
+            _print_json(pruning.to_json(plan, True, [], []))
+        if not dry_run and len(doable) < len(plan.candidates):
+            raise _left_in_place(len(plan.candidates))
+        return
+    _confirm(yes, f"Prune {len(doable)} environment(s), freeing {pruning.human_size(plan.size)}?")
+    removed, refused = pruning.execute(store, plan)
+    if as_json:
+        _print_json(pruning.to_json(plan, False, removed, refused))
+    else:
+        for removal in removed:
+            say(_removed_line(removal))
+        gone = {r.record.id for r in removed}
+        say(f"freed {pruning.human_size(sum(c.size for c in plan.candidates if c.state.record.id in gone))}")
+    if refused:
+        raise _left_in_place(len(refused))
+
+
+def _left_in_place(count: int) -> OperationFailed:
+    return OperationFailed(f"{count} environment(s) could not be proven envman's and were left in place",
+                           hint="the lines above say why; `envman doctor` explains more")
+
+
+def _show_prune_plan(plan: Any, dry_run: bool) -> None:
+    from envman.prune import human_size
+
+    for skipped in plan.skipped:
+        say(f"skip    {skipped.record.name}: project unreachable ({_home(skipped.record.project)}); "
+            "use --unreachable to prune it")
+    if not plan.candidates:
+        say("nothing to prune")
+        return
+    verb = "would " if dry_run else ""
+    for c in plan.candidates:
+        what = (f"refuse  {c.state.record.name}: {c.refusal}" if c.refusal else
+                f"{verb}delete {c.state.record.name} ({human_size(c.size)}, {', '.join(c.state.reasons)})"
+                if c.deletes else
+                f"{verb}unregister {c.state.record.name} ({', '.join(c.state.reasons)}; "
+                f"{'adopted, files kept' if c.state.record.adopted else 'nothing on disk'})")
+        say(what)
+    say(f"{'would free' if dry_run else 'to free'}: {human_size(plan.size)}")
+
+
+@app.command()
+@handled
+def adopt(
+    path: Path = typer.Argument(..., help="An existing virtual environment (a project's .venv, say)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name to register it under (default: the project's)."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The project it serves (default: the directory holding it)."),
+) -> None:
+    """Register an existing virtual environment that envman did not create."""
+    from envman.adopt import adopt as adopt_env
+
+    record = adopt_env(_store(), path, name=name, project=project)
+    say(f"adopted {record.name!r}: {_home(record.path)} (Python {record.python}) for {_home(record.project)}")
+    say("its files are never deleted by rm or prune unless you pass --delete-adopted to rm")
+
+
+@app.command()
+@handled
+def doctor(
+    fix: bool = typer.Option(False, "--fix", help="Repair what can be repaired."),
+) -> None:
+    """Check the registry against the store and repair what can be repaired.
+
+    Exits 0 when nothing is wrong (or everything was repaired), 1 otherwise.
+    """
+    from envman import doctor as checks
+
+    store = _store()
+    findings = checks.examine(store)
+    if fix:
+        findings = checks.fix(findings)
+    if not findings:
+        say(f"all good: {store.root}")
+        return
+    unresolved = 0
+    for f in findings:
+        say(f"{f.kind}: {f.subject}: {f.detail}")
+        if f.outcome:
+            say(f"  fixed: {f.outcome}" if not f.outcome.startswith("failed") else f"  {f.outcome}")
+        elif f.fixable:
+            say("  `envman doctor --fix` repairs this")
+        if f.advice:
+            say(f"  {f.advice}")
+        unresolved += not f.outcome or f.outcome.startswith("failed")
+    if unresolved:
+        raise typer.Exit(1)
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

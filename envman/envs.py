@@ -14,7 +14,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from envman import registry
 from envman.ages import now
@@ -169,22 +169,24 @@ def _clear_abandoned(store: Store, env_dir: Path) -> bool:
     marker = store.read_marker(env_dir)
     if env_dir.is_symlink() or marker is None or marker.get("state") != "creating":
         return False
-    if marker.get("host") != socket.gethostname() or _alive(marker.get("pid")):
+    if not creator_gone(marker):
         return False
     store.remove_env_dir(env_dir)
     return True
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # cannot tell: assume it is still working
+def creator_gone(marker: Mapping[str, object]) -> bool:
+    """Whether the process that wrote a 'creating' marker is provably no longer running."""
+    pid = marker.get("pid")
+    if marker.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False  # cannot tell: assume it is still working
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _discard(store: Store, record: EnvRecord) -> None:
@@ -247,56 +249,3 @@ def command_environment(record: EnvRecord, base: Optional[Dict[str, str]] = None
     env.update(changes.set)
     env["PATH"] = os.pathsep.join([*changes.path_prepend, env.get("PATH", "")]).rstrip(os.pathsep)
     return env
-
-
-@dataclass(frozen=True)
-class Removal:
-    record: EnvRecord
-    deleted: bool  # False when only the record was dropped (directory gone, or adopted)
-
-
-def remove(store: Store, records: Sequence[EnvRecord]) -> List[Removal]:
-    """Delete environments and their records, after proving every directory is ours.
-
-    All are checked before any is touched, so one unsafe directory deletes nothing.
-    Each directory is renamed aside and its record dropped under the lock, then the
-    renamed directory is deleted outside it.
-    """
-    plans = [(r, _deletable(store, r)) for r in records]
-    done: List[Removal] = []
-    for record, env_dir in plans:
-        def drop(current: Registry, record: EnvRecord = record) -> Registry:
-            present = current.find(record.name)
-            if present is None or present.id != record.id:
-                raise OperationFailed(f"environment {record.name!r} changed while removing it")
-            return current.without(present.name)
-
-        if env_dir is not None:
-            _deletable(store, record)  # re-check: nothing may have changed since
-        registry.update(store, drop)
-        if env_dir is not None:
-            store.remove_env_dir(env_dir)
-        try:
-            store.used_stamp(record.id).unlink()
-        except OSError:
-            pass
-        done.append(Removal(record, deleted=env_dir is not None))
-    return done
-
-
-def _deletable(store: Store, record: EnvRecord) -> Optional[Path]:
-    """The directory to delete, None if there is nothing of ours to delete, or raise."""
-    path = Path(record.path)
-    if record.adopted and not _inside(path, store.envs_dir):
-        return None
-    if not os.path.lexists(path):
-        return None
-    return store.check_owned(record)
-
-
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        Path(os.path.abspath(path)).relative_to(os.path.abspath(directory))
-    except ValueError:
-        return False
-    return True

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
+from envman.ages import now
 from envman.errors import RegistryError
 from envman.fsutil import tomllib, write_atomic
 from envman.models import EnvRecord
@@ -174,10 +177,22 @@ def load(store: Store) -> Registry:
     return registry
 
 
-def _lock(store: Store) -> Any:
-    from filelock import FileLock
+@contextmanager
+def _locked(store: Store) -> Iterator[None]:
+    from filelock import FileLock, Timeout
 
-    return FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT)
+    try:
+        store.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
+    try:
+        with FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT):
+            yield
+    except Timeout:
+        raise RegistryError(
+            f"another envman has held the registry lock for {LOCK_TIMEOUT:.0f} s",
+            hint=f"if no envman is running, the lock file {store.lock_path} is stale: remove it",
+        ) from None
 
 
 def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
@@ -185,25 +200,28 @@ def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
 
     `change` may raise to abort; then nothing is written. Returns the saved registry.
     """
-    from filelock import Timeout
+    with _locked(store):
+        raw = _read_bytes(store)
+        current = Registry() if raw is None else _parse(store, raw)
+        changed = change(current)
+        if changed is not current:
+            save_locked(store, changed)
+        return changed
 
-    try:
-        store.root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
-    try:
-        with _lock(store):
-            raw = _read_bytes(store)
-            current = Registry() if raw is None else _parse(store, raw)
-            changed = change(current)
-            if changed is not current:
-                save_locked(store, changed)
-            return changed
-    except Timeout:
-        raise RegistryError(
-            f"another envman has held the registry lock for {LOCK_TIMEOUT:.0f} s",
-            hint=f"if no envman is running, the lock file {store.lock_path} is stale: remove it",
-        ) from None
+
+def rebuild(store: Store, records: Iterable[EnvRecord]) -> Optional[Path]:
+    """Replace the registry with `records`, keeping an existing (unreadable) file aside.
+
+    For `doctor --fix` only: returns where the old file went, if there was one.
+    """
+    with _locked(store):
+        aside = None
+        if os.path.lexists(store.registry_path):
+            stamp = now().strftime("%Y%m%dT%H%M%SZ")
+            aside = store.registry_path.with_name(f"{store.registry_path.name}.broken-{stamp}")
+            os.replace(store.registry_path, aside)
+        save_locked(store, Registry({r.name: r for r in records}))
+        return aside
 
 
 def save_locked(store: Store, registry: Registry) -> None:

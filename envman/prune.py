@@ -1,0 +1,99 @@
+"""`prune`: delete exactly the environments `ls --stale` lists with the same options.
+
+Planning is read-only (it is also `--dry-run`); the deleting goes through `removal`,
+which proves ownership of every directory first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from envman import registry
+from envman.ages import now
+from envman.models import EnvState
+from envman.removal import Refusal, Removal, disk_usage, plan, remove
+from envman.staleness import PROJECT_UNREACHABLE, assess
+from envman.store import Store, UnsafeToDelete
+
+
+@dataclass(frozen=True)
+class Candidate:
+    state: EnvState
+    deletes: Optional[Path]  # the directory that would go, None when only the record would
+    size: int
+    refusal: Optional[str] = None  # why its directory cannot be proven ours
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    candidates: Tuple[Candidate, ...]
+    skipped: Tuple[EnvState, ...]  # project-unreachable, kept without --unreachable
+
+    @property
+    def size(self) -> int:
+        return sum(c.size for c in self.candidates if c.refusal is None)
+
+
+def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePlan:
+    """What prune would do, touching nothing."""
+    moment = now()
+    stale = [s for s in (assess(store, r, moment, older_than) for r in registry.load(store))
+             if s.reasons]
+    candidates: List[Candidate] = []
+    skipped: List[EnvState] = []
+    for state in stale:
+        if PROJECT_UNREACHABLE in state.reasons and not unreachable:
+            skipped.append(state)
+            continue
+        try:
+            target = plan(store, state.record)
+        except UnsafeToDelete as exc:
+            candidates.append(Candidate(state, None, 0, refusal=exc.message))
+            continue
+        candidates.append(Candidate(state, target, disk_usage(target) if target else 0))
+    return PrunePlan(tuple(candidates), tuple(skipped))
+
+
+def execute(store: Store, prune_plan: PrunePlan) -> Tuple[List[Removal], List[Refusal]]:
+    """Delete the plan's environments, leaving (and reporting) any that cannot be proven ours."""
+    records = [c.state.record for c in prune_plan.candidates]
+    return remove(store, records, skip_unsafe=True)
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def to_json(prune_plan: PrunePlan, dry_run: bool, removed: List[Removal],
+            refused: List[Refusal]) -> Dict[str, Any]:
+    """The `prune --json` object."""
+    gone = {r.record.id for r in removed}
+    refusals = {r.record.id: r.reason for r in refused}
+    items = []
+    for c in prune_plan.candidates:
+        item = c.state.to_json()
+        rid = c.state.record.id
+        reason = c.refusal or refusals.get(rid)
+        action = "refused" if reason else ("delete" if c.deletes else "unregister")
+        item.update(action=action, size_bytes=c.size, done=rid in gone)
+        if reason:
+            item["refusal"] = reason
+        items.append(item)
+    return {
+        "dry_run": dry_run,
+        "environments": items,
+        "skipped": [dict(s.to_json(), action="skip") for s in prune_plan.skipped],
+        "freed_bytes": 0 if dry_run else sum(c.size for c in prune_plan.candidates
+                                             if c.state.record.id in gone),
+    }
+
