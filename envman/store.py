@@ -149,7 +149,8 @@ class Store:
         if not path.is_absolute() or path != self.env_path(record.name):
             raise refuse("it is not the store's directory for that name")
         real_envs = os.path.realpath(self.envs_dir)
-        if os.path.islink(path) or os.path.realpath(path) != os.path.join(real_envs, record.name):
+        if (os.path.islink(path) or os.path.islink(self.envs_dir)
+                or os.path.realpath(path) != os.path.join(real_envs, record.name)):
             raise refuse("it is, or is reached through, a symbolic link")
         if not path.is_dir():
             raise refuse("it is not a directory")

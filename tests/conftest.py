@@ -9,9 +9,10 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -88,6 +89,38 @@ def assert_clean_error(result: Result, code: int, after_tool_output: bool = Fals
     assert len(starts) == 1, result
     assert after_tool_output or starts[0] == 0, result
     assert all(line.startswith("hint: ") for line in lines[starts[0] + 1:]), result
+
+
+def on_terminal(args: Sequence[str], answer: str, cwd: Optional[Path] = None,
+                timeout: float = 120) -> Tuple[int, str]:
+    """Run envman with a pseudo-terminal as stdin/stdout/stderr, typing `answer` when asked."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*envman_cmd(), *args], cwd=cwd, env=child_env(), stdin=follower,
+                            stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    seen, answered = b"", False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(leader, answer.encode() + b"\n")
+                answered = True
+        elif proc.poll() is not None:
+            break
+    code = proc.wait(timeout=10)
+    os.close(leader)
+    return code, seen.decode(errors="replace")
 
 
 # -- real interpreters -------------------------------------------------------------

@@ -293,3 +293,31 @@ def test_doctor_cleans_leftovers_and_leaves_foreign_things(cli, project: Path, h
     assert (envs / "theirs" / "file").read_text() == "t"
     shutil.rmtree(envs / "theirs")
     assert cli("doctor").code == 0
+
+
+@pytest.mark.parametrize("answer, kept", [("n", True), ("y", False)])
+def test_rm_and_prune_ask_on_a_terminal(cli, project: Path, home: Path, answer: str,
+                                        kept: bool) -> None:
+    from conftest import on_terminal
+
+    new(cli, project, "asked")
+    code, screen = on_terminal(["rm", "asked"], answer)
+    assert "Delete asked" in screen and "[y/N]" in screen, screen
+    assert (code == 1) if kept else (code == 0), screen
+    assert (home / "envs" / "asked").exists() is kept
+    other = project.parent / "other"
+    new(cli, other, "pruned")
+    shutil.rmtree(other)
+    code, screen = on_terminal(["prune"], answer)
+    assert "Prune 1 environment(s)" in screen, screen
+    assert (home / "envs" / "pruned").exists() is kept
+
+
+def test_a_store_reached_through_a_symlink_is_never_deleted_from(cli, project: Path, home: Path,
+                                                                 tmp_path: Path) -> None:
+    new(cli, project, "x")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(home / "envs"), elsewhere)  # the whole envs dir, markers and all
+    (home / "envs").symlink_to(elsewhere)
+    assert_clean_error(cli("rm", "x", "--yes"), 1)
+    assert (elsewhere / "x" / "pyvenv.cfg").exists()
