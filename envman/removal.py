@@ -8,6 +8,7 @@ real virtual environment directory, not a link, not the project itself).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
     for record, env_dir in plans:
         if env_dir is not None:
             plan(store, record, delete_adopted)  # again: nothing may have changed meanwhile
-        registry.update(store, lambda current, record=record: _drop(current, record))
+        registry.update(store, functools.partial(_drop, record=record))
         if env_dir is not None:
             store.remove_env_dir(env_dir)
         try:
@@ -77,7 +78,7 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
     return done, refused
 
 
-def _drop(current: Registry, record: EnvRecord) -> Registry:
+def _drop(current: Registry, *, record: EnvRecord) -> Registry:
     present = current.envs.get(record.name)
     if present is None or present.id != record.id:
         raise OperationFailed(f"environment {record.name!r} changed while removing it",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import IO, Mapping, Optional, Sequence, Union
+from typing import IO, Dict, Mapping, Optional, Sequence, Union
 
 from envman.errors import OperationFailed
 
@@ -56,7 +56,7 @@ def run(
     return done.stdout or ""
 
 
-def clean_environ(extra: Optional[Mapping[str, str]] = None) -> dict:
+def clean_environ(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """The environment for a child interpreter: ours, without what would mislead it."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH",
                                                             "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")}

@@ -128,7 +128,8 @@ class Store:
             return None
         try:
             with open(path, "rb") as handle:
-                return reader.load(handle)
+                marker: Dict[str, Any] = reader.load(handle)
+                return marker
         except (OSError, reader.TOMLDecodeError, UnicodeDecodeError):
             return None
 
