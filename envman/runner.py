@@ -43,6 +43,8 @@ def run(
         raise OperationFailed(f"{what} failed: {cmd[0]} does not exist") from None
     except PermissionError:
         raise OperationFailed(f"{what} failed: {cmd[0]} is not executable") from None
+    except OSError as exc:  # e.g. ENOEXEC: not a program this machine can run
+        raise OperationFailed(f"{what} failed: cannot run {cmd[0]}: {exc.strerror}") from None
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"{what} failed: {cmd[0]} did not finish in {timeout} s") from None
     if done.returncode != 0:
