@@ -45,12 +45,16 @@ NAMES_INDEX_NAME = "registry-names.txt"
 FLAG = None
 NAME = "name"  # a registered environment (or a project path)
 SHELL = "shell"  # a shell `envman completion` writes a script for
+ACTIVATION_SHELL = "activation-shell"  # a shell `activate --shell` writes a snippet for
 FILE = "file"
 DIR = "dir"
 TEXT = "text"  # a value with nothing to offer: a new name, a version, an age
 COMMAND = "command"  # the rest of the line is a command of its own (`run NAME -- CMD`)
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
+# SPEC.md's shells; keep in step with what `activate --shell` accepts.
+ACTIVATION_SHELLS = ("bash", "zsh", "sh", "dash", "ksh", "mksh", "fish", "csh", "tcsh", "nu",
+                     "xonsh", "powershell", "pwsh")
 
 _HELP: OptionSpec = (("-h", "--help"), FLAG, False)
 
@@ -226,8 +230,9 @@ def _values(kind: Optional[str], cur: str, prefix: str, given: List[str],
         return [":file"]
     if kind == DIR:
         return [":dir"]
-    if kind == SHELL:
-        return [prefix + s for s in SHELLS if s.startswith(cur.lower())]
+    if kind in (SHELL, ACTIVATION_SHELL):
+        shells = SHELLS if kind == SHELL else ACTIVATION_SHELLS
+        return [prefix + s for s in shells if s.startswith(cur.lower())]
     if kind == NAME:
         if cur.startswith((".", "~")) or "/" in cur or os.sep in cur:
             return [":dir"]  # a NAME may be a project path

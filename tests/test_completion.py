@@ -163,13 +163,20 @@ def test_option_equals_value(words: List[str], cword: int, shell: str,
     assert _complete.candidates(words, cword, shell, names) == expected
 
 
-def test_equals_value_of_a_shell_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    # No current option takes a shell; activate's --shell will (added at merge).
-    spec = ((("--shell",), _complete.SHELL, False), _complete._HELP)
-    monkeypatch.setitem(_complete.COMMANDS, "x", (spec, (), False))
+def test_shell_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No current option takes a shell; activate's --shell will (the table gets it at merge).
+    spec = ((("--shell",), _complete.ACTIVATION_SHELL, False), (("--json",), None, False),
+            _complete._HELP)
+    monkeypatch.setitem(_complete.COMMANDS, "x", (spec, (_complete.NAME,), False))
+    assert _complete.candidates(["envman", "x", "--shell", ""], 3, "bash", names) == \
+        list(_complete.ACTIVATION_SHELLS)
+    assert _complete.candidates(["envman", "x", "--shell", "TC"], 3, "fish", names) == ["tcsh"]
     assert _complete.candidates(["envman", "x", "--shell=f"], 2, "zsh", names) == ["--shell=fish"]
     assert _complete.candidates(["envman", "x", "--shell", "=", "f"], 4, "bash", names) == ["fish"]
-    assert _complete.candidates(["envman", "x", "--shell", "b"], 3, "bash", names) == ["bash"]
+    assert _complete.candidates(["envman", "x", "--shell", "fish", "w"], 4, "bash", names) == \
+        ["web", "Web-API"]
+    assert _complete.candidates(["envman", "x", "--shell=fish", "-"], 3, "zsh", names) == \
+        ["--json", "--help", "-h"]
 
 
 # -- the fast path, as a process -------------------------------------------------------------
@@ -189,6 +196,10 @@ def test_fast_path_answers_from_the_names_index(tmp_path: Path) -> None:
         ["proj-a", "tools", "Web-API"]
     assert lines(fast(["envman", "completion", "f"], home=root)) == ["fish"]
     assert lines(fast(["envman", "new", "-r", ""], home=root)) == [":file"]
+
+
+def test_the_fast_path_reads_the_index_envman_writes() -> None:
+    assert _complete.NAMES_INDEX_NAME == registry.NAMES_INDEX_NAME
 
 
 def test_fast_path_imports_neither_envman_nor_anything_large(tmp_path: Path) -> None:
