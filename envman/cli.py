@@ -416,6 +416,28 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command("completion")
+@handled
+def completion_command(
+    shell: Optional[str] = typer.Argument(None, metavar="SHELL", help="bash, zsh, fish or powershell (pwsh)."),
+    setup: bool = typer.Option(False, "--setup", hidden=True, help="Print what the scripts keep for a shell session."),
+) -> None:
+    """Print the completion script for bash, zsh, fish or powershell.
+
+    Install it once, e.g. `envman completion bash > ~/.local/share/bash-completion/completions/envman`;
+    the README shows every shell.
+    """
+    from envman import completion
+
+    if setup:  # normally answered in __main__ before typer loads; kept for other entries
+        typer.echo("".join(f"{line}\n" for line in completion.setup_lines()), nl=False)
+        return
+    if shell is None:
+        raise UsageError("which shell? `envman completion SHELL` with bash, zsh, fish or powershell",
+                         hint="envman completion bash > ~/.local/share/bash-completion/completions/envman")
+    typer.echo(completion.script(shell), nl=False)
+
+
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:
     # Same path as Ctrl-C, so every clean-up handler runs before we go.
     raise KeyboardInterrupt

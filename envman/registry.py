@@ -6,6 +6,8 @@ file. Writers load, modify and save inside one inter-process lock. Next to the T
 skip TOML parsing, which costs ~0.1 s at 1,000 records. The snapshot names the
 registry file it was made from by inode, size and modification time: every atomic
 replace makes a new inode and every edit a new mtime, so a stale snapshot is never used.
+Beside it, a plain-text names index (the same identity on its first line, then one name
+per line) lets TAB completion answer without importing anything (`envman/_complete.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from envman.store import Store
 SCHEMA_VERSION = 1
 LOCK_TIMEOUT = 60.0
 SNAPSHOT_NAME = "registry-snapshot.json"
+# Read by envman/_complete.py, which cannot import this module: keep the two in step.
+NAMES_INDEX_NAME = "registry-names.txt"
 
 # Upgrades from schema N to N+1, applied in order on load. A file from a newer
 # envman is refused: we cannot know what writing it back would destroy.
@@ -145,6 +149,41 @@ def _write_snapshot(store: Store, identity: Optional[List[int]], registry: Regis
         write_atomic(_snapshot_path(store), payload.encode())
     except OSError:
         pass
+    _write_names_index(store, identity, registry)
+
+
+def names_index_line(identity: List[int]) -> str:
+    """The names index's first line: the identity of the registry file it was made from."""
+    return " ".join(str(part) for part in identity)
+
+
+def _write_names_index(store: Store, identity: List[int], registry: Registry) -> None:
+    """Best effort, like the snapshot: completion trusts it only while the identity matches."""
+    text = "".join(f"{line}\n" for line in [names_index_line(identity), *(r.name for r in registry)])
+    try:
+        store.cache.mkdir(parents=True, exist_ok=True)
+        write_atomic(store.cache / NAMES_INDEX_NAME, text.encode())
+    except OSError:
+        pass
+
+
+def names_for_completion(store: Store) -> List[str]:
+    """Every registered name, rewriting the names index if it does not match the registry.
+
+    Completion's slow path: `load` rewrites the index only when it parses the TOML, so
+    a valid snapshot with a missing index (deleted cache file, older envman) is mended here.
+    """
+    identity = _identity(store)
+    registry = load(store)
+    if identity is not None and _identity(store) == identity:
+        try:
+            with open(store.cache / NAMES_INDEX_NAME, encoding="utf-8") as handle:
+                current = handle.readline() == names_index_line(identity) + "\n"
+        except (OSError, ValueError):
+            current = False
+        if not current:  # `load` just wrote it when it had to parse the TOML
+            _write_names_index(store, identity, registry)
+    return [r.name for r in registry]
 
 
 def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
