@@ -364,7 +364,11 @@ def _restore_locked(store: Store, current: Registry, backup: Backup) -> Registry
     if os.path.lexists(env_dir):
         live = blocking_rebuild(store, env_dir, record)
         if live is not None:
-            raise OperationFailed(f"{env_dir}: {live}", hint="wait for it to finish, then try again")
+            waiting = "running envman" in live
+            raise OperationFailed(
+                f"cannot put back {backup.path}: {env_dir} {live}",
+                hint="wait for it to finish, then try again" if waiting else
+                "nothing was changed; move one of the two out of the store")
         _remove_half_built(store, env_dir, _marker_id(store, env_dir))
     try:
         os.rename(backup.path, env_dir)
