@@ -268,11 +268,13 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Optional[Pat
     about, and whatever cannot be undone now is left for `doctor --fix` to finish.
     """
     env_dir = Path(old.path)
+    committed: List[bool] = []
 
     def undo(current: Registry) -> Registry:
         present = current.envs.get(old.name)
         if present is not None and present.id == new.id:
-            return current  # the swap was saved before the failure: the new one stands
+            committed.append(True)  # the swap was saved before the failure: the new one stands
+            return current
         _remove_half_built(store, env_dir, new.id)
         if backup is not None:
             os.rename(backup, env_dir)
@@ -280,6 +282,8 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Optional[Pat
 
     try:
         registry.update(store, undo)
+        if committed and backup is not None:
+            _drop_backup(store, backup)
     except BaseException:  # a second Ctrl-C, a full disk: the backup stays for doctor
         pass
 
