@@ -202,7 +202,9 @@ def _backup(store: Store, current: Registry, entry: Path) -> Finding:
         blocker = (rebuilding.blocking_rebuild(store, env_dir, record)
                    if os.path.lexists(env_dir) else None)
         if blocker is not None:
-            return Finding("interrupted-recreate", backup.name, detail,
+            running = "running envman" in blocker
+            return Finding("recreate-in-progress" if running else "interrupted-recreate",
+                           backup.name, detail if not running else f"the old environment waits in {entry}",
                            advice=f"left alone: {env_dir} {blocker}")
         return Finding("interrupted-recreate", backup.name, detail,
                        lambda: rebuilding.restore(store, backup))

@@ -97,9 +97,8 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
         recreated=moment,
     )
     backup = store.envs_dir / f"{BACKUP_PREFIX}{record.name}-{uuid.uuid4().hex[:8]}"
-    moved: List[bool] = []
     try:
-        registry.update(store, lambda current: _begin(store, current, record, new, backup, moved))
+        registry.update(store, lambda current: _begin(store, current, record, new, backup))
         make_venv(new, interpreter)
         pins, lost = _snapshot(new, old_dists)
         if reqs:
@@ -109,7 +108,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
                     what="reinstalling the distributions the old environment had")
         registry.update(store, lambda current: _finish(store, current, record, new))
     except BaseException:
-        _rollback(store, record, new, backup if moved else None)
+        _rollback(store, record, new, backup)
         raise
     _drop_backup(store, backup)
     try:
@@ -226,8 +225,8 @@ def _snapshot(new: EnvRecord, old: Sequence[Distribution]) -> Tuple[List[str], L
     return [arg for d in wanted for arg in d.install_args()], []
 
 
-def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord, backup: Path,
-           moved: List[bool]) -> Registry:
+def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord,
+           backup: Path) -> Registry:
     """Under the lock: move the old environment aside and claim its path for the new one."""
     env_dir = Path(old.path)
     _same_record(current, old)
@@ -237,7 +236,6 @@ def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord, back
             os.rename(env_dir, backup)
         except OSError as exc:
             raise OperationFailed(f"cannot move {env_dir} aside: {exc.strerror}") from exc
-        moved.append(True)
     try:
         store.envs_dir.mkdir(parents=True, exist_ok=True)
         env_dir.mkdir()
@@ -261,8 +259,10 @@ def _same_record(current: Registry, old: EnvRecord) -> None:
                               hint="nothing was changed; run the command again")
 
 
-def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Optional[Path]) -> None:
-    """Undo a failed rebuild: the half-built directory goes, the backup comes back.
+def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> None:
+    """Undo a failed rebuild: the half-built directory goes, the backup (if made) comes back.
+
+    The backup's name is unique to this run, so whatever is there is the old environment.
 
     Best effort, and silent: the original failure is what the person needs to hear
     about, and whatever cannot be undone now is left for `doctor --fix` to finish.
@@ -276,13 +276,13 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Optional[Pat
             committed.append(True)  # the swap was saved before the failure: the new one stands
             return current
         _remove_half_built(store, env_dir, new.id)
-        if backup is not None:
+        if os.path.lexists(backup):
             os.rename(backup, env_dir)
         return current
 
     try:
         registry.update(store, undo)
-        if committed and backup is not None:
+        if committed:
             _drop_backup(store, backup)
     except BaseException:  # a second Ctrl-C, a full disk: the backup stays for doctor
         pass

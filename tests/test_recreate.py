@@ -206,6 +206,13 @@ def test_sigterm_mid_build_puts_the_old_environment_back(shared: Shared, tmp_pat
     registry = shared.registry.read_bytes()
     proc, writer, fifo = start_blocked_recreate(shared, tmp_path)
     try:
+        # While it runs, neither doctor nor a second recreate touches its work.
+        report = shared("doctor", "--fix")
+        assert report.code == 1 and "recreate-in-progress: web" in report.err, report
+        second = shared("recreate", "web", "-q")
+        assert_clean_error(second, 1)
+        assert "being rebuilt by a running envman" in second.err
+        assert len(entries(shared.envs)) == 2 and proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
