@@ -10,7 +10,11 @@ filesystem work), then times, in the same run and alternating:
   envman ls --json          JSON output
   envman ls (cold)          snapshot deleted first: full TOML parse
 
-Usage: python benchmarks/bench_ls.py [--envs 1000] [--runs 15]
+With --requirements every environment also records a requirements file in its
+project, as `new -r` does, so `ls` checks each for drift (one `stat` while the file's
+size and modification time are the recorded ones; a hash only when they differ).
+
+Usage: python benchmarks/bench_ls.py [--envs 1000] [--runs 15] [--requirements]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from envman import registry  # noqa: E402
+from envman.envs import requirement_files  # noqa: E402
 from envman.models import EnvRecord  # noqa: E402
 from envman.store import Store  # noqa: E402
 
@@ -47,7 +52,7 @@ app()
 """
 
 
-def populate(root: Path, count: int) -> Store:
+def populate(root: Path, count: int, with_requirements: bool = False) -> Store:
     store = Store(root=root, cache=root / "cache")
     now = datetime.now(timezone.utc).replace(microsecond=0)
     home = str(Path(sys.base_prefix) / "bin")
@@ -60,9 +65,16 @@ def populate(root: Path, count: int) -> Store:
         (env / "bin" / "python").symlink_to(sys.executable)
         project = root / "projects" / name
         project.mkdir(parents=True)
+        reqs = ()
+        if with_requirements:
+            req = project / "requirements.txt"
+            req.write_text("".join(f"package-{j}=={j}.0\n" for j in range(100)))
+            old = time.time() - 60  # as a file written a while before `new` hashed it
+            os.utime(req, (old, old))
+            reqs = tuple(r for _, r in requirement_files([req], project))
         records[name] = EnvRecord(
             name=name, id=uuid.uuid4().hex, path=str(env), project=str(project), python="3.11.7",
-            python_executable=sys.executable, created=now, last_used=now)
+            python_executable=sys.executable, created=now, last_used=now, requirements=reqs)
     registry.update(store, lambda _: registry.Registry(records))
     return store
 
@@ -82,10 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--envs", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--requirements", action="store_true",
+                        help="every environment records a requirements file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data root"
-        store = populate(root, args.envs)
+        store = populate(root, args.envs, args.requirements)
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE_TYPER)
         env = dict(os.environ, ENVMAN_HOME=str(root), ENVMAN_CONFIG=str(Path(tmp) / "none.toml"),
@@ -105,7 +119,8 @@ def main() -> None:
             for label, (cmd, before) in cases.items():
                 samples[label].append(timed(cmd, env, before))
         reference = statistics.median(samples["bare typer command"])
-        print(f"{args.envs} environments, {args.runs} runs each, median wall time")
+        extra = ", each with a recorded requirements file" if args.requirements else ""
+        print(f"{args.envs} environments{extra}, {args.runs} runs each, median wall time")
         print(f"{'command':<32}{'ms':>8}{'x bare typer':>14}")
         for label, values in samples.items():
             median = statistics.median(values)

@@ -71,6 +71,7 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("--without-pip",), FLAG, False),
         (("--prompt",), TEXT, False),
         (("--json",), FLAG, False),
+        (("-q", "--quiet"), FLAG, False),
         _HELP,
     ), (TEXT,), False),
     "ls": ((
@@ -103,6 +104,14 @@ COMMANDS: Dict[str, CommandSpec] = {
     ), (DIR,), False),
     "doctor": (((("--fix",), FLAG, False), _HELP), (), False),
     "completion": ((_HELP,), (SHELL,), False),
+    "recreate": ((
+        (("--python",), TEXT, False),
+        (("-r", "--requirement"), FILE, True),
+        (("--all",), FLAG, False),
+        (("--broken",), FLAG, False),
+        (("-q", "--quiet"), FLAG, False),
+        _HELP,
+    ), (NAME,), False),
 }
 ROOT_OPTIONS: Tuple[OptionSpec, ...] = ((("--version",), FLAG, False), _HELP)
 

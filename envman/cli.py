@@ -123,6 +123,7 @@ def new(
     without_pip: bool = typer.Option(False, "--without-pip", help="Do not install pip into the environment."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
 ) -> None:
     """Create an environment for a project and register it."""
     from envman.envs import NewOptions, create
@@ -131,7 +132,7 @@ def new(
     store, config = _store(), _config()
     options = NewOptions(name=name, project=project, python=python, requirements=requirement or (),
                          system_site_packages=system_site_packages, copies=copies,
-                         without_pip=without_pip, prompt=prompt)
+                         without_pip=without_pip, prompt=prompt, quiet=quiet)
     created = create(store, config, options)
     record = created.record
     if as_json:
@@ -177,6 +178,8 @@ def _print_table(states: Sequence[EnvState]) -> None:
     rows = [("NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT")]
     for s in states:
         status = "ok" if not s.reasons else "stale: " + ",".join(s.reasons)
+        if s.requirements_changed:
+            status += " (requirements changed)"
         rows.append((s.record.name, s.record.python, ago(s.last_used, reference), status,
                      _home(s.record.project)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -185,6 +188,10 @@ def _print_table(states: Sequence[EnvState]) -> None:
     reasons = sorted({reason for s in states for reason in s.reasons})
     for reason in reasons:
         say(f"{reason}: {ADVICE[reason]}")
+    if any(s.requirements_changed for s in states):
+        from envman.staleness import REQUIREMENTS_CHANGED_ADVICE
+
+        say(f"requirements changed: {REQUIREMENTS_CHANGED_ADVICE}")
 
 
 @app.command()
@@ -213,12 +220,17 @@ def info(
         ("last used", f"{state.last_used.isoformat()} ({ago(state.last_used, reference)})"),
         ("status", state.status + "".join(f"\n  {x}: {ADVICE[x]}" for x in state.reasons)),
         ("requirements", ", ".join(q.path for q in r.requirements) or "none recorded"),
+        *([("changed", f"{', '.join(state.requirements_changed)} changed since the last build: "
+                       f"`envman recreate {r.name}` installs them as they are now")]
+          if state.requirements_changed else []),
         ("options", " ".join(options) or "none"),
     ]
     if r.prompt is not None:
         lines.append(("prompt", r.prompt))
     if r.adopted:
         lines.append(("adopted", "yes (envman did not create it)"))
+    if r.recreated is not None:
+        lines.append(("recreated", f"{r.recreated.isoformat()} ({ago(r.recreated, reference)})"))
     for key, value in lines:
         typer.echo(f"{key + ':':<14}{value}")
 
@@ -436,6 +448,77 @@ def completion_command(
         raise UsageError("which shell? `envman completion SHELL` with bash, zsh, fish or powershell",
                          hint="envman completion bash > ~/.local/share/bash-completion/completions/envman")
     typer.echo(completion.script(shell), nl=False)
+
+
+@app.command()
+@handled
+def recreate(
+    name: Optional[str] = typer.Argument(None, help="Name or project path of the environment to rebuild."),
+    python: Optional[str] = typer.Option(None, "--python", help="Rebuild with this Python instead of the recorded version."),
+    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
+    every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
+    broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+) -> None:
+    """Rebuild an environment from scratch: recorded Python version, options and requirements.
+
+    The old environment is kept until the new one is complete, and put back if the
+    rebuild fails. Exits 1 if any environment could not be rebuilt.
+    """
+    from envman import recreate as rebuilding
+
+    if name is not None and every:
+        raise UsageError("give an environment NAME or --all, not both")
+    if name is None and not every:
+        raise UsageError("name the environment to rebuild, or pass --all",
+                         hint="envman recreate NAME, envman recreate --all [--broken]")
+    if broken and not every:
+        raise UsageError("--broken goes with --all", hint="envman recreate --all --broken")
+    if every and requirement:
+        raise UsageError("-r applies to one environment; it cannot go with --all")
+    store, config = _store(), _config()
+    options = rebuilding.RecreateOptions(python=python, quiet=quiet,
+                                         requirements=requirement if requirement else None)
+    if name is not None:
+        _recreated_lines(rebuilding.recreate(store, config, _find(store, name), options))
+        return
+    outcomes = rebuilding.recreate_all(store, config, options, broken, _recreate_summary)
+    failed = [o for o in outcomes if o.error is not None]
+    rebuilt = sum(o.done is not None for o in outcomes)
+    skipped = sum(o.skipped is not None for o in outcomes)
+    what = "broken environments" if broken else "environments"
+    if not outcomes:
+        say(f"no {what} to recreate")
+        return
+    say(f"{what}: {rebuilt} recreated, {len(failed)} failed, {skipped} skipped")
+    if failed:
+        raise OperationFailed(f"{len(failed)} environment(s) could not be recreated: "
+                              f"{', '.join(o.record.name for o in failed)}",
+                              hint="each was left as it was; the lines above say why")
+
+
+def _recreated_lines(done: Any) -> None:
+    r = done.record
+    if done.restored:
+        say(f"put back {r.name!r} from an interrupted rebuild first")
+    say(f"recreated {r.name!r} with Python {r.python} ({r.python_executable}, {done.python_source})")
+    if r.requirements:
+        say(f"  installed: {', '.join(q.path for q in r.requirements)}")
+    elif done.reinstalled:
+        say(f"  reinstalled from the old environment: {' '.join(done.reinstalled)}")
+    if done.not_reinstalled:
+        say(f"  not reinstalled (made --without-pip): {' '.join(done.not_reinstalled)}")
+
+
+def _recreate_summary(outcome: Any) -> None:
+    if outcome.done is not None:
+        _recreated_lines(outcome.done)
+    elif outcome.skipped is not None:
+        say(f"skipped {outcome.record.name!r}: {outcome.skipped}")
+    else:
+        say(f"failed {outcome.record.name!r}: {outcome.error.message}")
+        if outcome.error.hint:
+            say(f"  hint: {outcome.error.hint}")
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

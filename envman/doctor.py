@@ -17,7 +17,7 @@ from envman import registry
 from envman.errors import EnvmanError, RegistryError
 from envman.models import EnvRecord, is_valid_name
 from envman.registry import Registry
-from envman.store import MARKER_NAME, TRASH_PREFIX, Store
+from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store
 
 Repair = Callable[[], str]  # performs the fix, returns what it did
 
@@ -42,8 +42,12 @@ def examine(store: Store) -> List[Finding]:
         current = registry.load(store)
     except RegistryError as exc:
         return [_unreadable_registry(store, exc)]
+    from envman.recreate import backups
+
+    # A record whose rebuild was interrupted is reported once, by its backup's finding.
+    pending = {b.id for b in backups(store) if b.id in {r.id for r in current}}
     findings: List[Finding] = []
-    findings += _check_records(store, current)
+    findings += _check_records(store, [r for r in current if r.id not in pending])
     findings += _check_store(store, current)
     findings += _check_stamps(store, current)
     return findings
@@ -107,7 +111,7 @@ def _unreadable_registry(store: Store, error: RegistryError) -> Finding:
     return Finding("registry-unreadable", str(store.registry_path), error.message, rebuild)
 
 
-def _check_records(store: Store, current: Registry) -> List[Finding]:
+def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:
     findings = []
     for record in current:
         env_dir = Path(record.path)
@@ -160,6 +164,8 @@ def _check_store(store: Store, current: Registry) -> List[Finding]:
     for entry in _store_entries(store):
         if entry.name.startswith(TRASH_PREFIX):
             findings.append(_leftover(store, entry))
+        elif entry.name.startswith(BACKUP_PREFIX):
+            findings.append(_backup(store, current, entry))
         elif entry.name.startswith("."):
             findings.append(Finding("unknown-work-directory", str(entry),
                                     "a work directory envman does not recognise", advice="left alone"))
@@ -179,6 +185,39 @@ def _leftover(store: Store, entry: Path) -> Finding:
         return "deleted"
 
     return Finding("leftover", str(entry), detail, finish)
+
+
+def _backup(store: Store, current: Registry, entry: Path) -> Finding:
+    """A `.backup-*` directory: the old environment kept by a `recreate`."""
+    from envman import recreate as rebuilding
+
+    backup = rebuilding.backup_at(store, entry)
+    if backup is None:
+        return Finding("leftover-backup", str(entry), "a backup without a readable envman marker",
+                       advice="left alone; delete it yourself if it is not needed")
+    record = current.envs.get(backup.name)
+    if record is not None and record.id == backup.id:
+        detail = f"a `recreate` was interrupted; the old environment waits in {entry}"
+        env_dir = Path(record.path)
+        blocker = (rebuilding.blocking_rebuild(store, env_dir, record)
+                   if os.path.lexists(env_dir) else None)
+        if blocker is not None:
+            running = "running envman" in blocker
+            return Finding("recreate-in-progress" if running else "interrupted-recreate",
+                           backup.name, detail if not running else f"the old environment waits in {entry}",
+                           advice=f"left alone: {env_dir} {blocker}")
+        return Finding("interrupted-recreate", backup.name, detail,
+                       lambda: rebuilding.restore(store, backup))
+    if rebuilding.superseded(store, current, backup):
+        def delete() -> str:
+            store.remove_env_dir(entry)
+            return "deleted"
+
+        return Finding("superseded-backup", str(entry),
+                       f"the old copy of {backup.name!r} kept by a `recreate` that completed", delete)
+    return Finding("leftover-backup", str(entry),
+                   f"a backup of {backup.name!r} that matches no registered environment",
+                   advice="left alone; move it out of the store, or delete it if it is not needed")
 
 
 def _unregistered(store: Store, current: Registry, entry: Path) -> Finding:

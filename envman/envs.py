@@ -42,6 +42,7 @@ class NewOptions:
     copies: bool = False
     without_pip: bool = False
     prompt: Optional[str] = None
+    quiet: bool = False  # keep the installer's progress off the terminal
 
 
 @dataclass(frozen=True)
@@ -71,16 +72,31 @@ def requirement_files(paths: Sequence[Path], project: Path) -> List[Tuple[Path, 
         if not full.is_file():
             raise UsageError(f"requirements file {str(given)!r} is not a file")
         try:
-            digest = sha256_file(full)
+            found.append((full, _recorded(full, project)))
         except OSError as exc:
             raise UsageError(f"cannot read requirements file {str(given)!r}: {exc.strerror}") from None
-        real = Path(os.path.realpath(full))
-        try:
-            recorded = str(real.relative_to(project))
-        except ValueError:
-            recorded = str(real)
-        found.append((full, Requirement(recorded, digest)))
     return found
+
+
+# A file changed within this long of being hashed may keep its size and modification
+# time (coarse file system clocks), so its stat is not trusted as proof it is unchanged.
+RACY_SECONDS = 2.0
+
+
+def _recorded(full: Path, project: Path) -> Requirement:
+    """The record of one requirement file: its place, hash and (when trustworthy) its stat."""
+    import time
+
+    st = os.stat(full)  # before reading: a later change then shows as a new mtime
+    digest = sha256_file(full)
+    real = Path(os.path.realpath(full))
+    try:
+        recorded = str(real.relative_to(project))
+    except ValueError:
+        recorded = str(real)
+    if time.time() - st.st_mtime < RACY_SECONDS:
+        return Requirement(recorded, digest)
+    return Requirement(recorded, digest, st.st_size, st.st_mtime_ns)
 
 
 def create(store: Store, config: Config, options: NewOptions, finder: Optional[Finder] = None) -> Created:
@@ -116,7 +132,7 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
     )
     _reserve(store, record)
     try:
-        build(record, interpreter, [full for full, _ in reqs])
+        build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet)
         store.write_marker(env_dir, record, "ready")
         registry.update(store, lambda current: _register(current, record))
     except BaseException:
@@ -200,8 +216,16 @@ def _discard(store: Store, record: EnvRecord) -> None:
             pass  # the original failure is what the person needs to hear about
 
 
-def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path]) -> None:
+def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path],
+          quiet: bool = False) -> None:
     """`python -m venv` into the (reserved) directory, then install the requirements."""
+    make_venv(record, interpreter)
+    if requirements:
+        install(record, [arg for path in requirements for arg in ("-r", str(path))], quiet)
+
+
+def make_venv(record: EnvRecord, interpreter: Interpreter) -> None:
+    """`python -m venv` with the record's options into the record's (reserved) directory."""
     cmd = [interpreter.executable, "-I", "-m", "venv"]
     if record.system_site_packages:
         cmd.append("--system-site-packages")
@@ -214,12 +238,19 @@ def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Pa
     cmd.append(record.path)
     run(cmd, what=f"creating the environment with Python {interpreter.version}",
         env=clean_environ(), capture=True, timeout=VENV_TIMEOUT)
-    if requirements:
-        install = [str(env_python(Path(record.path))), "-m", "pip", "install",
-                   "--disable-pip-version-check"]
-        for path in requirements:
-            install += ["-r", str(path)]
-        run(install, what="installing requirements", cwd=record.project, env=clean_environ())
+
+
+def install(record: EnvRecord, args: Sequence[str], quiet: bool = False,
+            what: str = "installing requirements") -> None:
+    """`pip install ARGS` inside the environment, from the project directory.
+
+    pip's progress streams to stderr unless `quiet`; then it is kept, and its last line
+    ends up in the error if the install fails.
+    """
+    cmd = [str(env_python(Path(record.path))), "-m", "pip", "install", "--disable-pip-version-check",
+           *args]
+    cwd = record.project if os.path.isdir(record.project) else None
+    run(cmd, what=what, cwd=cwd, env=clean_environ(), capture=quiet)
 
 
 @dataclass(frozen=True)

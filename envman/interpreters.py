@@ -1,7 +1,7 @@
 """Finding Python interpreters (PATH, pyenv, uv) and matching `--python` specs.
 
 Probing an interpreter means starting it, so probes are cached by the executable's
-real path, size and modification time; only `new` and `recreate` ever probe.
+path, size and modification time; only `new` and `recreate` ever probe.
 Wrapper scripts (pyenv and asdf shims) pick a Python per directory, so they are never
 cached, and PATH scanning skips them: pyenv's own versions are looked at directly.
 """
@@ -52,7 +52,12 @@ class Interpreter:
 
 
 class ProbeCache:
-    """`<cache>/interpreters.json`: probe results keyed by real path, size and mtime."""
+    """`<cache>/interpreters.json`: probe results keyed by path, and the binary's size and mtime.
+
+    The key is the path as invoked, not the binary it resolves to: an interpreter
+    reports the path it was started by as `sys.executable`, and a link to it in another
+    directory (which may be deleted later) is a different answer.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,12 +73,11 @@ class ProbeCache:
 
     @staticmethod
     def _key(executable: str) -> Optional[Tuple[str, int, int]]:
-        real = os.path.realpath(executable)
         try:
-            st = os.stat(real)
+            st = os.stat(executable)
         except OSError:
             return None
-        return real, st.st_size, st.st_mtime_ns
+        return os.path.abspath(executable), st.st_size, st.st_mtime_ns
 
     def get(self, executable: str) -> Optional[Interpreter]:
         key = self._key(executable)

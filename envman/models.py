@@ -40,10 +40,19 @@ def name_from_directory(basename: str) -> str:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A requirement file as recorded: relative to the project when inside it."""
+    """A requirement file as recorded: relative to the project when inside it.
+
+    `size` and `mtime_ns` are the file's when it was hashed: while they still match,
+    `ls` knows the file is unchanged without reading it (None: unknown, hash it).
+    """
 
     path: str
     sha256: str
+    size: Optional[int] = None
+    mtime_ns: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class EnvRecord:
     without_pip: bool = False
     prompt: Optional[str] = None
     adopted: bool = False
+    recreated: Optional[datetime] = None  # the last `envman recreate`; `created` is kept
 
     def with_changes(self, **changes: Any) -> "EnvRecord":
         return replace(self, **changes)
@@ -72,9 +82,10 @@ class EnvRecord:
         """The record as stored in the registry (TOML-ready; `name` is the table key)."""
         data = asdict(self)
         del data["name"]
-        data["requirements"] = [asdict(r) for r in self.requirements]
-        if self.prompt is None:
-            del data["prompt"]
+        data["requirements"] = [r.to_dict() for r in self.requirements]
+        for optional in ("prompt", "recreated"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
@@ -101,6 +112,15 @@ class EnvRecord:
                 raise bad(f"'{key}' must be a time with an offset")
             return value
 
+        def maybe_moment(key: str) -> Optional[datetime]:
+            return None if data.get(key) is None else moment(key)
+
+        def maybe_int(item: Mapping[str, Any], key: str) -> Optional[int]:
+            value = item.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise bad(f"a requirement's '{key}' must be a whole number")
+            return value
+
         def flag(key: str) -> bool:
             value = data.get(key, False)
             if not isinstance(value, bool):
@@ -115,7 +135,8 @@ class EnvRecord:
             if not (isinstance(item, dict) and isinstance(item.get("path"), str)
                     and isinstance(item.get("sha256"), str)):
                 raise bad("each requirement needs a 'path' and a 'sha256' string")
-            reqs.append(Requirement(item["path"], item["sha256"]))
+            reqs.append(Requirement(item["path"], item["sha256"], maybe_int(item, "size"),
+                                    maybe_int(item, "mtime_ns")))
         prompt = data.get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise bad("'prompt' must be a string")
@@ -134,6 +155,7 @@ class EnvRecord:
             without_pip=flag("without_pip"),
             prompt=prompt,
             adopted=flag("adopted"),
+            recreated=maybe_moment("recreated"),
         )
 
 
@@ -144,6 +166,8 @@ class EnvState:
     record: EnvRecord
     last_used: datetime
     reasons: Tuple[str, ...] = field(default=())
+    # recorded requirement files whose content changed (or that vanished) since the build
+    requirements_changed: Tuple[str, ...] = field(default=())
 
     @property
     def status(self) -> str:
@@ -168,4 +192,6 @@ class EnvState:
             "without_pip": r.without_pip,
             "prompt": r.prompt,
             "adopted": r.adopted,
+            "recreated": r.recreated.isoformat() if r.recreated else None,
+            "requirements_changed": list(self.requirements_changed),
         }

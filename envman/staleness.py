@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from envman.models import EnvRecord, EnvState
 from envman.store import PYTHON, SCRIPTS, Store
@@ -27,6 +27,7 @@ ADVICE = {
     PYTHON_MISSING: "its base Python is gone: `envman recreate` rebuilds it",
     UNUSED: "not used for a long time: `envman prune` or just use it",
 }
+REQUIREMENTS_CHANGED_ADVICE = "a recorded requirements file changed since the last build: `envman recreate NAME`"
 
 
 def read_pyvenv_cfg(env_dir: str) -> Optional[Dict[str, str]]:
@@ -60,6 +61,34 @@ def base_python_present(env_dir: str) -> bool:
     return any(os.path.exists(os.path.join(home, n)) for n in ("python3", "python", "python.exe"))
 
 
+def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:
+    """The recorded requirement files that changed since the last build, or vanished.
+
+    A file whose size and modification time are still the recorded ones is unchanged
+    without being read; only a file whose stat differs (or was never trusted) is hashed,
+    so an untouched `ls` costs one `stat` per requirement file.
+    """
+    changed: List[str] = []
+    for req in record.requirements:
+        full = os.path.join(record.project, req.path)  # an absolute `req.path` wins
+        try:
+            st = os.stat(full)
+        except OSError:
+            changed.append(req.path)
+            continue
+        if st.st_size == req.size and st.st_mtime_ns == req.mtime_ns:
+            continue
+        from envman.fsutil import sha256_file
+
+        try:
+            if sha256_file(full) == req.sha256:
+                continue
+        except OSError:
+            pass
+        changed.append(req.path)
+    return tuple(changed)
+
+
 def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta) -> EnvState:
     """The record with its live state: last use and stale reasons.
 
@@ -76,4 +105,6 @@ def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta
     last_used = store.last_used(record)
     if now - last_used > older_than:
         reasons.append(UNUSED)
-    return EnvState(record=record, last_used=last_used, reasons=tuple(reasons))
+    drift = requirements_changed(record) if record.requirements else ()
+    return EnvState(record=record, last_used=last_used, reasons=tuple(reasons),
+                    requirements_changed=drift)

@@ -23,6 +23,8 @@ MARKER_NAME = ".envman-marker.toml"
 MARKER_VERSION = 1
 # Work directories start with '.', which no environment name can.
 TRASH_PREFIX = ".trash-"
+# `recreate` keeps the old environment here (`.backup-<name>-<hex>`) until the new one is complete.
+BACKUP_PREFIX = ".backup-"
 
 
 class UnsafeToDelete(EnvmanError):
@@ -102,8 +104,13 @@ class Store:
 
     # -- markers -------------------------------------------------------------------
 
-    def write_marker(self, env_dir: Path, record: EnvRecord, state: str) -> None:
-        """Write the ownership marker; `state` is 'creating' until the environment is complete."""
+    def write_marker(self, env_dir: Path, record: EnvRecord, state: str,
+                     replaces: Optional[str] = None) -> None:
+        """Write the ownership marker; `state` is 'creating' until the environment is complete.
+
+        `replaces` is the id of the record a `recreate` rebuilds: it proves which backup
+        the new environment supersedes.
+        """
         import socket
 
         import tomli_w
@@ -117,6 +124,8 @@ class Store:
             "host": socket.gethostname(),
             "record": record.to_dict(),
         }
+        if replaces is not None:
+            doc["replaces"] = replaces
         header = b"# Written by envman: proves envman created this environment. Do not edit.\n"
         write_atomic(env_dir / MARKER_NAME, header + tomli_w.dumps(doc).encode())
 

@@ -64,12 +64,12 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["adopt", "completion", "doctor", "info", "ls", "new", "path", "prune", "rm", "run"]
+ALL_COMMANDS = ["adopt", "completion", "doctor", "info", "ls", "new", "path", "prune", "recreate", "rm", "run"]
 
 
 @pytest.mark.parametrize("words, expected", [
     (["envman", ""], ALL_COMMANDS),
-    (["envman", "r"], ["rm", "run"]),
+    (["envman", "r"], ["recreate", "rm", "run"]),
     (["envman", "-"], ["--version", "--help", "-h"]),
     (["envman", "--version", "p"], ["path", "prune"]),
     (["envman", "nosuch", ""], []),
@@ -106,7 +106,7 @@ ALL_COMMANDS = ["adopt", "completion", "doctor", "info", "ls", "new", "path", "p
     (["envman", "new", ""], []),  # a new name: nothing to offer
     (["envman", "new", "--python", "3.12", "-"], ["--project", "-p", "--requirement", "-r",
                                                    "--system-site-packages", "--copies",
-                                                   "--without-pip", "--prompt", "--json",
+                                                   "--without-pip", "--prompt", "--json", "--quiet", "-q",
                                                    "--help", "-h"]),
     (["envman", "new", "-rreq.txt", "x", ""], []),  # attached value: x is the NAME
     (["envman", "ls", ""], []),
@@ -150,13 +150,13 @@ def test_names_are_read_only_when_wanted() -> None:
     (["envman", "new", "--project", "=", "/x", ""], 5, "bash", []),
     (["envman", "new", "--project", "=", "/x", "-"], 5, "bash",
      ["--python", "--requirement", "-r", "--system-site-packages", "--copies", "--without-pip",
-      "--prompt", "--json", "--help", "-h"]),
+      "--prompt", "--json", "--quiet", "-q", "--help", "-h"]),
     (["envman", "rm", "--yes", "=", "w"], 4, "bash", []),  # a flag takes no value
     # the other shells pass the word whole
     (["envman", "new", "--requirement=re"], 2, "zsh", [":file"]),
     (["envman", "new", "--project=/x", "-"], 3, "fish",
      ["--python", "--requirement", "-r", "--system-site-packages", "--copies", "--without-pip",
-      "--prompt", "--json", "--help", "-h"]),
+      "--prompt", "--json", "--quiet", "-q", "--help", "-h"]),
 ])
 def test_option_equals_value(words: List[str], cword: int, shell: str,
                              expected: List[str]) -> None:
@@ -273,7 +273,7 @@ def test_unreadable_registry_gives_no_candidates(tmp_path: Path, damage: bytes) 
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert (root / "registry.toml").read_bytes() == damage
     # Commands still complete: only names are missing.
-    assert lines(fast(["envman", "r"], home=root)) == ["rm", "run"]
+    assert lines(fast(["envman", "r"], home=root)) == ["recreate", "rm", "run"]
 
 
 def test_registry_is_a_directory(tmp_path: Path) -> None:
@@ -535,7 +535,7 @@ def bash_complete(installed: Dict[str, Path], *words: str, root: Optional[Path] 
 
 @pytest.mark.parametrize("words, expected", [
     (("",), ALL_COMMANDS),
-    (("r",), ["rm", "run"]),
+    (("r",), ["recreate", "rm", "run"]),
     (("rm", "pro"), ["proj-a", "proj-b"]),
     (("rm", "we"), ["web", "Web-API"]),
     (("rm", "proj-a", "web", ""), ["proj-b", "tools", "Web-API"]),
@@ -634,7 +634,7 @@ def fish_complete(installed: Dict[str, Path], line: str, root: Optional[Path] = 
 
 @pytest.mark.parametrize("line, expected", [
     ("envman ", ALL_COMMANDS),
-    ("envman r", ["rm", "run"]),
+    ("envman r", ["recreate", "rm", "run"]),
     ("envman rm pro", ["proj-a", "proj-b"]),
     ("envman rm WEB-", ["Web-API"]),  # fish matches without regard to case too
     ("envman rm proj-a web ", ["proj-b", "tools", "Web-API"]),
@@ -687,7 +687,7 @@ def zsh_complete(installed: Dict[str, Path], line: str) -> List[str]:
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("envman r", ["rm", "run"]),
+    ("envman r", ["recreate", "rm", "run"]),
     ("envman rm pro", ["proj-a", "proj-b"]),
     ("envman rm WEB", ["Web-API", "web"]),
     ("envman rm proj-a web ", ["Web-API", "proj-b", "tools"]),
