@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,10 +65,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "data.update(label=sys.argv[1], prefix=sys.prefix, executable=sys.executable)\n"
         "print('PROBE ' + json.dumps(data))\n")
     for name, extra in (("web", []), ("api", ["--prompt", HOSTILE_PROMPT])):
-        done = __import__("subprocess").run(
+        done = subprocess.run(
             [*envman_cmd(), "new", name, "--without-pip", "--json", *extra], cwd=w.project,
             env=child_env({"ENVMAN_HOME": str(w.home), "ENVMAN_CONFIG": str(w.config)}),
-            capture_output=True, text=True, stdin=__import__("subprocess").DEVNULL, timeout=300)
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
         assert done.returncode == 0, done.stderr
         w.envs[name] = Path(json.loads(done.stdout)["path"])
     return w
@@ -245,6 +246,24 @@ def test_prompt_expansion_runs_nothing(world: World, shell: str) -> None:
     script = Script(world, DIALECTS[shell]).act("api").add(show)
     _, prompts, _ = run(world, shell, script, "expand", world.environ())
     assert prompts[0].startswith("(api _(touch CANARY) _touch CANARY_ _n _x _w) "), prompts
+
+
+@pytest.mark.parametrize("shell", ["bash", "fish"])
+def test_an_environment_entered_with_its_own_activate_script_is_left_first(world: World, shell: str) -> None:
+    """A venv's own bin/activate defines `deactivate`; activating through envman calls it."""
+    need_shell(shell)
+    plain = world.root / "plain-venv"  # a plain path: venv's own scripts do not quote hostile ones
+    if not plain.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(plain)], check=True)
+    d = DIALECTS[shell]
+    source = f"source {plain}/bin/activate" + (".fish" if shell == "fish" else "")
+    script = (Script(world, d).probe("before").add(source).probe("venv", python="python")
+              .act("web").probe("web", python="python").leave().probe("after"))
+    probes, _, _ = run(world, shell, script, "venv", world.environ())
+    assert probes["venv"]["prefix"] == str(plain)
+    assert probes["web"]["PATH"] == scripts_dir(world.envs["web"]) + os.pathsep + probes["before"]["PATH"]
+    assert probes["after"]["PATH"] == probes["before"]["PATH"]
+    assert probes["after"]["VIRTUAL_ENV"] is None
 
 
 def test_bash_snippet_under_strict_mode_with_nothing_set(world: World) -> None:
