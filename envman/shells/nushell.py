@@ -26,8 +26,10 @@ Value = Union[str, List[str]]
 
 def quote(text: str) -> str:
     """A raw string `r#'...'#`, with one more `#` than any `'#...` run inside it, so
-    nothing in `text` can end it and nothing inside is interpreted."""
-    longest = max((len(m.group(1)) for m in re.finditer(r"'(#*)", text)), default=0)
+    nothing in `text` can end it and nothing inside is interpreted. nushell 0.108 also
+    misreads a raw string whose text starts with as many `#` as it has: count those too."""
+    runs = [len(m.group(1)) for m in re.finditer(r"'(#*)", text)]
+    longest = max([len(text) - len(text.lstrip("#")), *runs])
     hashes = "#" * (longest + 1)
     return f"r{hashes}'{text}'{hashes}"
 
