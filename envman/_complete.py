@@ -52,9 +52,10 @@ TEXT = "text"  # a value with nothing to offer: a new name, a version, an age
 COMMAND = "command"  # the rest of the line is a command of its own (`run NAME -- CMD`)
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
-# SPEC.md's shells; keep in step with what `activate --shell` accepts.
+# What `activate --shell` accepts (envman.shells.NAMES less its process-name aliases);
+# tests/test_completion.py keeps the two in step.
 ACTIVATION_SHELLS = ("bash", "zsh", "sh", "dash", "ksh", "mksh", "fish", "csh", "tcsh", "nu",
-                     "xonsh", "powershell", "pwsh")
+                     "nushell", "xonsh", "pwsh", "powershell")
 
 _HELP: OptionSpec = (("-h", "--help"), FLAG, False)
 
@@ -104,6 +105,12 @@ COMMANDS: Dict[str, CommandSpec] = {
     ), (DIR,), False),
     "doctor": (((("--fix",), FLAG, False), _HELP), (), False),
     "completion": ((_HELP,), (SHELL,), False),
+    "activate": ((
+        (("--shell",), ACTIVATION_SHELL, False),
+        (("--json",), FLAG, False),
+        _HELP,
+    ), (NAME,), False),
+    "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
     "recreate": ((
         (("--python",), TEXT, False),
         (("-r", "--requirement"), FILE, True),

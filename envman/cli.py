@@ -521,6 +521,53 @@ def _recreate_summary(outcome: Any) -> None:
             say(f"  hint: {outcome.error.hint}")
 
 
+@app.command()
+@handled
+def activate(
+    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="bash, zsh, sh, dash, ksh, mksh, fish, csh, tcsh, nu, xonsh or pwsh (default: detected)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what activation changes as JSON instead of code."),
+) -> None:
+    """Print the code that activates an environment in the running shell.
+
+    bash, zsh, sh: eval "$(envman activate NAME)"   fish: envman activate NAME | source
+    (README: every shell's line). stdout carries only the code.
+    """
+    from envman import shells
+    from envman.envs import activation, require_directory
+
+    chosen = shells.for_name(shell) if as_json and shell is not None else None
+    if not as_json:
+        chosen = shells.detect(shell, os.environ)
+    store = _store()
+    record = _find(store, name)
+    require_directory(record)
+    changes = activation(record)
+    if chosen is None:
+        text = json.dumps(changes.to_json(), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = chosen.activate(changes, os.environ)
+    store.touch_used(record)
+    sys.stdout.write(text)
+
+
+@app.command()
+@handled
+def deactivate(
+    shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="As for activate (default: detected)."),
+) -> None:
+    """Print the code that deactivates the active environment.
+
+    bash, zsh, sh: eval "$(envman deactivate)"   fish: envman deactivate | source
+    """
+    from envman import shells
+
+    chosen = shells.detect(shell, os.environ)
+    if not os.environ.get("VIRTUAL_ENV"):
+        say("no environment is active (VIRTUAL_ENV is not set): nothing to deactivate")
+    sys.stdout.write(chosen.deactivate(os.environ))
+
+
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:
     # Same path as Ctrl-C, so every clean-up handler runs before we go.
     raise KeyboardInterrupt

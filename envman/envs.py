@@ -253,22 +253,44 @@ def install(record: EnvRecord, args: Sequence[str], quiet: bool = False,
     run(cmd, what=what, cwd=cwd, env=clean_environ(), capture=quiet)
 
 
+# The variables activation sets (deactivation removes them) and those it hides while
+# active (deactivation restores them as they were). Every shell renders these.
+ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
+HIDDEN_VARIABLES = ("PYTHONHOME",)
+
+
 @dataclass(frozen=True)
 class Activation:
-    """What entering an environment changes; shells and `run` render it."""
+    """What entering an environment changes; shells, `activate --json` and `run` render it."""
 
     set: Dict[str, str] = field(default_factory=dict)
     unset: Tuple[str, ...] = ()
     path_prepend: Tuple[str, ...] = ()
 
+    @property
+    def prompt_prefix(self) -> str:
+        """What goes before the prompt while active, as venv's own scripts show it."""
+        return f"({self.set['VIRTUAL_ENV_PROMPT']}) "
+
+    def to_json(self) -> Dict[str, object]:
+        return {"set": dict(self.set), "unset": list(self.unset), "path_prepend": list(self.path_prepend)}
+
 
 def activation(record: EnvRecord) -> Activation:
     prompt = record.prompt if record.prompt is not None else record.name
+    values = (record.path, prompt)
     return Activation(
-        set={"VIRTUAL_ENV": record.path, "VIRTUAL_ENV_PROMPT": prompt},
-        unset=("PYTHONHOME",),
+        set=dict(zip(ACTIVATION_VARIABLES, values)),
+        unset=HIDDEN_VARIABLES,
         path_prepend=(str(scripts_dir(Path(record.path))),),
     )
+
+
+def require_directory(record: EnvRecord) -> None:
+    """Refuse an environment whose directory is gone: there is nothing to enter."""
+    if not Path(record.path).is_dir():
+        raise UsageError(f"the directory of environment {record.name!r} is gone: {record.path}",
+                         hint=f"rebuild it with `envman recreate {record.name}`")
 
 
 def command_environment(record: EnvRecord, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:

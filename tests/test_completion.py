@@ -64,7 +64,8 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["adopt", "completion", "doctor", "info", "ls", "new", "path", "prune", "recreate", "rm", "run"]
+ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "ls", "new",
+                "path", "prune", "recreate", "rm", "run"]
 
 
 @pytest.mark.parametrize("words, expected", [
@@ -163,20 +164,28 @@ def test_option_equals_value(words: List[str], cword: int, shell: str,
     assert _complete.candidates(words, cword, shell, names) == expected
 
 
-def test_shell_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    # No current option takes a shell; activate's --shell will (the table gets it at merge).
-    spec = ((("--shell",), _complete.ACTIVATION_SHELL, False), (("--json",), None, False),
-            _complete._HELP)
-    monkeypatch.setitem(_complete.COMMANDS, "x", (spec, (_complete.NAME,), False))
-    assert _complete.candidates(["envman", "x", "--shell", ""], 3, "bash", names) == \
+def test_shell_option() -> None:
+    assert _complete.candidates(["envman", "activate", "--shell", ""], 3, "bash", names) == \
         list(_complete.ACTIVATION_SHELLS)
-    assert _complete.candidates(["envman", "x", "--shell", "TC"], 3, "fish", names) == ["tcsh"]
-    assert _complete.candidates(["envman", "x", "--shell=f"], 2, "zsh", names) == ["--shell=fish"]
-    assert _complete.candidates(["envman", "x", "--shell", "=", "f"], 4, "bash", names) == ["fish"]
-    assert _complete.candidates(["envman", "x", "--shell", "fish", "w"], 4, "bash", names) == \
+    assert _complete.candidates(["envman", "activate", "--shell", "TC"], 3, "fish", names) == ["tcsh"]
+    assert _complete.candidates(["envman", "activate", "--shell=f"], 2, "zsh", names) == ["--shell=fish"]
+    assert _complete.candidates(["envman", "activate", "--shell", "=", "f"], 4, "bash", names) == ["fish"]
+    assert _complete.candidates(["envman", "activate", "--shell", "fish", "w"], 4, "bash", names) == \
         ["web", "Web-API"]
-    assert _complete.candidates(["envman", "x", "--shell=fish", "-"], 3, "zsh", names) == \
+    assert _complete.candidates(["envman", "activate", "--shell=fish", "-"], 3, "zsh", names) == \
         ["--json", "--help", "-h"]
+    assert _complete.candidates(["envman", "deactivate", "--shell", "x"], 3, "bash", names) == ["xonsh"]
+    assert _complete.candidates(["envman", "deactivate", ""], 2, "bash", names) == []
+
+
+def test_activation_shells_are_what_activate_accepts() -> None:
+    from envman import shells
+
+    for name in _complete.ACTIVATION_SHELLS:
+        assert shells.normalise(name) in shells.NAMES, name
+    offered = set(_complete.ACTIVATION_SHELLS)
+    assert {n.strip() for n in shells.SUPPORTED.split(",")} <= offered
+    assert {"nushell", "powershell"} <= offered
 
 
 # -- the fast path, as a process -------------------------------------------------------------
