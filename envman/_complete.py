@@ -1,7 +1,8 @@
 """Answer one TAB: the candidates for the word under the cursor of an envman command line.
 
-The completion scripts (`envman completion SHELL`) run this file directly as
-`python -I -S _complete.py ...` on every TAB, so it must start in a few milliseconds:
+The completion scripts (`envman completion SHELL`) import this module under
+`python -I -S` on every TAB (importing, unlike running the file as a script, reuses its
+cached bytecode), so it must start in a few milliseconds:
 it imports nothing beyond `os` and `sys` (no typer, no site-packages, not even `re` or
 `json`), and knows envman's commands and options from the static table below, which
 tests/test_completion.py keeps in step with the real typer app.
@@ -13,9 +14,12 @@ identity matches `registry.toml` on disk; otherwise (no index yet, a registry ed
 hand) the slow path imports envman itself, which reads the registry and rewrites the
 index. Nothing here ever writes the registry.
 
-Usage (the protocol between the shell scripts and this file; `1` is its version):
+Usage (the protocol between the shell scripts and this module; `1` is its version):
 
-    python -I -S _complete.py 1 SHELL ROOT_DEFAULT CACHE_DEFAULT CWORD WORD...
+    python -I -S -c 'import sys; sys.path[:0] = sys.argv[1:2]; from envman._complete
+        import main; main(sys.argv[2:])' PARENT 1 SHELL ROOT_DEFAULT CACHE_DEFAULT CWORD WORD...
+
+PARENT is the directory holding the `envman` package (`envman completion --setup` says).
 
 WORD... is the whole command line split into words, the program name first; CWORD is
 the index of the word under the cursor (it may equal the number of words: an empty

@@ -257,13 +257,11 @@ def run(
     """
     import shutil
 
-    from envman.envs import command_environment
+    from envman.envs import command_environment, require_directory
 
     store = _store()
     record = _find(store, name)
-    if not Path(record.path).is_dir():
-        raise UsageError(f"the directory of environment {record.name!r} is gone: {record.path}",
-                         hint=f"rebuild it with `envman recreate {record.name}`")
+    require_directory(record)
     env = command_environment(record)
     executable = shutil.which(command[0], path=env["PATH"])
     if executable is None:
