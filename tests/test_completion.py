@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
+import shellkit
 from conftest import REPO, assert_clean_error, child_env
 from envman import _complete, completion, registry
 from envman.models import EnvRecord
@@ -480,11 +481,9 @@ def test_the_in_step_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def need_shell(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing, and CI must run the completion tests in it")
-        pytest.skip(f"{name} is not installed")
+    """The shell's full path; skipped when missing, failed when missing in CI (shellkit)."""
+    found = shutil.which(shellkit.need_shell(name)[0])
+    assert found is not None
     return found
 
 
