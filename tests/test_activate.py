@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -356,6 +356,19 @@ def test_environment_directory_gone_exits_2_with_hint(cli, project: Path, home: 
     done = cli("activate", "web", "--shell", "bash")
     assert_clean_error(done, 2)
     assert "recreate" in done.err and done.out == ""
+
+
+@pytest.mark.parametrize("args", [("deactivate", "--shell", "tcsh"), ("activate", "web", "--shell", "csh")])
+def test_csh_with_a_newline_on_an_inherited_path_is_a_clean_error(cli, project: Path, home: Path,
+                                                                    args: Tuple[str, ...]) -> None:
+    """In a shell that inherited an active environment envman writes the new PATH into the
+    csh code itself, and csh cannot take a newline through eval: say so, print no code."""
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    inherited = {"VIRTUAL_ENV": str(home / "envs" / "web"),
+                 "PATH": os.pathsep.join([str(home / "envs" / "web" / "bin"), os.environ["PATH"], "/odd\ndir"])}
+    done = cli(*args, env=inherited)
+    assert_clean_error(done, 2)
+    assert "PATH" in done.err and "newline" in done.err and done.out == ""
 
 
 def test_deactivate_with_nothing_active_says_so_on_stderr(cli) -> None:
