@@ -266,6 +266,25 @@ def test_an_environment_entered_with_its_own_activate_script_is_left_first(world
     assert probes["after"]["VIRTUAL_ENV"] is None
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "dash"])
+def test_a_venvs_own_activate_on_top_of_envman_leaves_nothing_of_either(world: World, shell: str) -> None:
+    """The other order: a venv's bin/activate replaces our `deactivate` with its own and
+    then calls it; it must find what envman saved under the names it restores from."""
+    need_shell(shell)
+    plain = world.root / "plain-venv"  # a plain path: venv's own scripts do not quote hostile ones
+    if not plain.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(plain)], check=True)
+    script = (Script(world, DIALECTS[shell]).probe("before").prompt().act("web")
+              .add(f". {plain}/bin/activate").probe("venv", python="python").leave()
+              .probe("after").prompt())
+    probes, prompts, _ = run(world, shell, script, "venv-on-top", world.environ())
+    assert probes["venv"]["prefix"] == str(plain)
+    assert probes["venv"]["PATH"] == str(plain / "bin") + os.pathsep + probes["before"]["PATH"]
+    assert probes["after"]["PATH"] == probes["before"]["PATH"]
+    assert probes["after"]["VIRTUAL_ENV"] is None
+    assert prompts == ["$ ", "$ "]
+
+
 def test_bash_snippet_under_strict_mode_with_nothing_set(world: World) -> None:
     """`set -euo pipefail` and no PS1, PYTHONHOME or PATH entries of ours: nothing unbound."""
     need_shell("bash")
