@@ -15,7 +15,9 @@ function __envman_complete
         "$__envman_complete_setup[4]" (math (count $words) - 1) $words 2>/dev/null)
     switch "$reply[1]"
         case :file
-            __fish_complete_path "$current"
+            # fish's own file completion of the word as typed (quotes, backslashes, ~,
+            # --opt=), through a command that has no completions of its own.
+            complete -C"__envman_no_such_command $current"
         case :dir
             __fish_complete_directories "$current"
         case ':command *'

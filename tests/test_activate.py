@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -266,6 +266,25 @@ def test_an_environment_entered_with_its_own_activate_script_is_left_first(world
     assert probes["after"]["VIRTUAL_ENV"] is None
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "dash"])
+def test_a_venvs_own_activate_on_top_of_envman_leaves_nothing_of_either(world: World, shell: str) -> None:
+    """The other order: a venv's bin/activate replaces our `deactivate` with its own and
+    then calls it; it must find what envman saved under the names it restores from."""
+    need_shell(shell)
+    plain = world.root / "plain-venv"  # a plain path: venv's own scripts do not quote hostile ones
+    if not plain.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(plain)], check=True)
+    script = (Script(world, DIALECTS[shell]).probe("before").prompt().act("web")
+              .add(f". {plain}/bin/activate").probe("venv", python="python").leave()
+              .probe("after").prompt())
+    probes, prompts, _ = run(world, shell, script, "venv-on-top", world.environ())
+    assert probes["venv"]["prefix"] == str(plain)
+    assert probes["venv"]["PATH"] == str(plain / "bin") + os.pathsep + probes["before"]["PATH"]
+    assert probes["after"]["PATH"] == probes["before"]["PATH"]
+    assert probes["after"]["VIRTUAL_ENV"] is None
+    assert prompts == ["$ ", "$ "]
+
+
 def test_bash_snippet_under_strict_mode_with_nothing_set(world: World) -> None:
     """`set -euo pipefail` and no PS1, PYTHONHOME or PATH entries of ours: nothing unbound."""
     need_shell("bash")
@@ -356,6 +375,19 @@ def test_environment_directory_gone_exits_2_with_hint(cli, project: Path, home: 
     done = cli("activate", "web", "--shell", "bash")
     assert_clean_error(done, 2)
     assert "recreate" in done.err and done.out == ""
+
+
+@pytest.mark.parametrize("args", [("deactivate", "--shell", "tcsh"), ("activate", "web", "--shell", "csh")])
+def test_csh_with_a_newline_on_an_inherited_path_is_a_clean_error(cli, project: Path, home: Path,
+                                                                    args: Tuple[str, ...]) -> None:
+    """In a shell that inherited an active environment envman writes the new PATH into the
+    csh code itself, and csh cannot take a newline through eval: say so, print no code."""
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    inherited = {"VIRTUAL_ENV": str(home / "envs" / "web"),
+                 "PATH": os.pathsep.join([str(home / "envs" / "web" / "bin"), os.environ["PATH"], "/odd\ndir"])}
+    done = cli(*args, env=inherited)
+    assert_clean_error(done, 2)
+    assert "PATH" in done.err and "newline" in done.err and done.out == ""
 
 
 def test_deactivate_with_nothing_active_says_so_on_stderr(cli) -> None:

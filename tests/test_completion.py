@@ -508,6 +508,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     register(root, NAMES)
     (base / "projects" / "alpha").mkdir(parents=True)
     (base / "projects" / "beta.txt").write_text("")
+    (base / "sp ace").mkdir()
+    (base / "sp ace" / "req a.txt").write_text("")
     return {"bin": bin_dir, "root": root, "package_parent": package_parent, "base": base}
 
 
@@ -653,6 +655,13 @@ def fish_complete(installed: Dict[str, Path], line: str, root: Optional[Path] = 
     ("envman adopt projects/", ["projects/alpha/"]),
     ("envman run web -- zz-envman-t", ["zz-envman-test-tool"]),
     ("envman run web -- zz-envman-test-tool --", []),
+    # The word as typed, quotes and backslashes included, reaches the script: a path with
+    # a space must still complete past its first directory.
+    ("envman new -r 'sp ace/r", ["sp ace/req a.txt"]),
+    ('envman new -r "sp ace/', ["sp ace/req a.txt"]),
+    ("envman new -r sp\\ ace/", ["sp ace/req a.txt"]),
+    ("envman new --requirement=sp\\ ace/r", ["--requirement=sp ace/req a.txt"]),
+    ("envman adopt 'sp ace", ["sp ace/"]),
 ])
 def test_fish(installed: Dict[str, Path], line: str, expected: List[str]) -> None:
     assert fish_complete(installed, line) == expected

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Mapping
 
+from envman.errors import UsageError
 from envman.shells import OLD_PATH, OLD_PROMPT, Shell, old, plain_prompt, without_scripts
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class Csh(Shell):
             # fit for PATH, so envman computes it from the environment it was given,
             # which is this shell's.
             stripped = without_scripts(environ.get("PATH", ""), virtual_env)
+            if "\n" in stripped or "\r" in stripped:
+                raise UsageError("PATH holds a newline, which csh cannot take back through eval",
+                                 hint="take that directory off PATH, or leave this shell and start a new one")
             commands.append(f'if ( "$_envman_a:q" == "" ) setenv PATH {quote(stripped)}')
             commands += [f'if ( "$_envman_a:q" == "" ) unsetenv {var}' for var in unset]
         commands.append("unset _envman_a")
