@@ -53,6 +53,18 @@ def old(variable: str) -> str:
     return f"_ENVMAN_OLD_{variable}"
 
 
+# The sh, fish and csh snippets save under the names venv's own bin/activate scripts
+# restore from instead: a venv's activate sourced on top of ours replaces our
+# `deactivate` with its own and calls it, which then gives back what envman saved
+# rather than leaving our environment on PATH for good.
+VENV_OLD_PATH = "_OLD_VIRTUAL_PATH"
+
+
+def venv_old(variable: str) -> str:
+    """venv's name for the saved value of `variable` (`PYTHONHOME`, `PS1`, csh's `PROMPT`)."""
+    return f"_OLD_VIRTUAL_{variable}"
+
+
 class Shell(ABC):
     """One shell's rendering of activation and deactivation."""
 

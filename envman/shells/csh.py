@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List, Mapping
 
 from envman.errors import UsageError
-from envman.shells import OLD_PATH, OLD_PROMPT, Shell, old, plain_prompt, without_scripts
+from envman.shells import VENV_OLD_PATH as OLD_PATH
+from envman.shells import Shell, plain_prompt, without_scripts
+from envman.shells import venv_old as old
 
 if TYPE_CHECKING:
     from envman.envs import Activation
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 # '%' sequences and '!' (the history number) are expanded when the prompt is shown.
 PROMPT_SPECIALS = "%!\\"
 HAD_PROMPT = "_ENVMAN_HAD_PROMPT"
+OLD_PROMPT = old("PROMPT")  # venv's activate.csh restores `prompt` from it
 
 
 def had(variable: str) -> str:

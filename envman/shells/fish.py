@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Mapping
 
-from envman.shells import OLD_PATH, Shell, old
+from envman.shells import VENV_OLD_PATH as OLD_PATH
+from envman.shells import Shell
+from envman.shells import venv_old as old
 from envman.store import SCRIPTS
 
 if TYPE_CHECKING:
     from envman.envs import Activation
 
-OLD_PROMPT_FUNCTION = "_envman_old_fish_prompt"
+# venv's activate.fish restores the prompt from this function, and only while
+# _OLD_FISH_PROMPT_OVERRIDE is non-empty (see shells/__init__.py, VENV_OLD_PATH).
+OLD_PROMPT_FUNCTION = "_old_fish_prompt"
+PROMPT_OVERRIDE = "_OLD_FISH_PROMPT_OVERRIDE"
 
 
 def quote(text: str) -> str:
@@ -49,7 +54,9 @@ class Fish(Shell):
         lines.append(f"set -gx PATH {' '.join(quote(p) for p in act.path_prepend)} $PATH")
         lines += [
             'if test -z "$VIRTUAL_ENV_DISABLE_PROMPT"; and functions -q fish_prompt',
+            f"    functions -e {OLD_PROMPT_FUNCTION}",  # a stale one would make the copy fail
             f"    functions -c fish_prompt {OLD_PROMPT_FUNCTION}",
+            f'    set -g {PROMPT_OVERRIDE} "$VIRTUAL_ENV"',
             "    function fish_prompt",
             "        set -l _envman_status $status",
             f"        printf '%s' {quote(act.prompt_prefix)}",
@@ -73,6 +80,7 @@ class Fish(Shell):
             f"        functions -c {OLD_PROMPT_FUNCTION} fish_prompt",
             f"        functions -e {OLD_PROMPT_FUNCTION}",
             "    end",
+            f"    set -e {PROMPT_OVERRIDE}",
             *(f"    set -e {var}" for var in act.set),
             "    functions -e deactivate",
             "end",

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Mapping
 
+from envman.shells import VENV_OLD_PATH as OLD_PATH
 from envman.shells import Shell, plain_prompt
+from envman.shells import venv_old as old
 from envman.store import SCRIPTS
 
 if TYPE_CHECKING:
     from envman.envs import Activation
 
-# What activation saves, under the names venv's own bin/activate uses: sourced on top of
-# an envman activation, it replaces our `deactivate` with its own and calls that, which
-# then gives back what envman saved instead of leaving our environment on PATH for good.
-OLD_PATH = "_OLD_VIRTUAL_PATH"
-OLD_PROMPT = "_OLD_VIRTUAL_PS1"
-
-
-def old(variable: str) -> str:
-    return f"_OLD_VIRTUAL_{variable}"
-
+OLD_PROMPT = old("PS1")
 
 # What bash (promptvars), zsh (prompt_subst, %-escapes) and ksh/mksh ('!' is the
 # history number) would expand when showing PS1.
