@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from envman import registry
-from envman.errors import EnvmanError, RegistryError
+from envman.errors import EnvmanError, OperationFailed, RegistryError
 from envman.models import EnvRecord, is_valid_name
 from envman.registry import Registry
 from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store
@@ -176,6 +176,15 @@ def _check_store(store: Store, current: Registry) -> List[Finding]:
 
 def _leftover(store: Store, entry: Path) -> Finding:
     detail = "left by a deletion that was interrupted"
+    if not entry.is_symlink() and entry.is_dir() and not any(entry.iterdir()):
+        def drop_empty() -> str:  # killed after its marker, the last file, was deleted
+            try:
+                entry.rmdir()
+            except OSError as exc:
+                raise OperationFailed(f"cannot delete {entry}: {exc.strerror}") from exc
+            return "deleted"
+
+        return Finding("leftover", str(entry), detail, drop_empty)
     if entry.is_symlink() or not entry.is_dir() or store.read_marker(entry) is None:
         return Finding("leftover", str(entry), detail + ", but it holds no envman marker",
                        advice="left alone; delete it yourself if it is not needed")

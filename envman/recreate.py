@@ -110,7 +110,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
     except BaseException:
         _rollback(store, record, new, backup)
         raise
-    _drop_backup(store, backup)
+    _drop_backup(store, backup, record.id)
     try:
         store.used_stamp(record.id).unlink()
     except OSError:
@@ -262,7 +262,8 @@ def _same_record(current: Registry, old: EnvRecord) -> None:
 def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> None:
     """Undo a failed rebuild: the half-built directory goes, the backup (if made) comes back.
 
-    The backup's name is unique to this run, so whatever is there is the old environment.
+    The backup's name is unique to this run, but what is there now may have been swapped
+    meanwhile: only a directory whose marker names the old record is put back.
 
     Best effort, and silent: the original failure is what the person needs to hear
     about, and whatever cannot be undone now is left for `doctor --fix` to finish.
@@ -276,14 +277,14 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> Non
             committed.append(True)  # the swap was saved before the failure: the new one stands
             return current
         _remove_half_built(store, env_dir, new.id)
-        if os.path.lexists(backup):
+        if _is_backup_of(store, backup, old.id):
             os.rename(backup, env_dir)
         return current
 
     try:
         registry.update(store, undo)
         if committed:
-            _drop_backup(store, backup)
+            _drop_backup(store, backup, old.id)
     except BaseException:  # a second Ctrl-C, a full disk: the backup stays for doctor
         pass
 
@@ -298,13 +299,22 @@ def _remove_half_built(store: Store, env_dir: Path, new_id: str) -> None:
         env_dir.rmdir()  # made, killed before its marker was written
 
 
-def _drop_backup(store: Store, backup: Path) -> None:
-    if not os.path.lexists(backup):
-        return
+def _drop_backup(store: Store, backup: Path, old_id: str) -> None:
+    if not _is_backup_of(store, backup, old_id):
+        return  # gone, or not provably ours any more: `doctor` reports what is there
     try:
         store.remove_env_dir(backup)
     except EnvmanError:
         pass  # the new environment stands; `doctor --fix` deletes the superseded backup
+
+
+def _is_backup_of(store: Store, backup: Path, record_id: str) -> bool:
+    """Whether `backup` is still the environment this run moved aside, as `check_owned`
+    proved it before the move: a real directory with `pyvenv.cfg` and a marker naming it."""
+    found = backup_at(store, backup)
+    cfg = backup / "pyvenv.cfg"
+    return (found is not None and found.id == record_id and not cfg.is_symlink()
+            and cfg.is_file())
 
 
 # -- backups left by an interrupted recreate (used here and by doctor) -------------------

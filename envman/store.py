@@ -178,14 +178,29 @@ class Store:
         """Delete a directory already proven ours: first renamed aside, then removed.
 
         The rename is atomic, so the name is free at once and an interrupted removal
-        leaves only a `.trash-*` directory that a later run can finish deleting.
+        leaves only a `.trash-*` directory that a later run can finish deleting. The
+        marker goes last: a `.trash-*` directory that still holds files still proves it
+        is ours, so `doctor --fix` can finish it.
         """
         import uuid
 
         trash = env_dir.parent / f"{TRASH_PREFIX}{env_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(env_dir, trash)
-            shutil.rmtree(trash)
+            if os.path.islink(trash):  # swapped for a link since it was proven ours
+                raise OSError(f"{trash} is a symbolic link")
+            with os.scandir(trash) as found:
+                contents = [entry for entry in found if entry.name != MARKER_NAME]
+            for entry in contents:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            try:
+                os.unlink(trash / MARKER_NAME)
+            except FileNotFoundError:
+                pass
+            os.rmdir(trash)
         except OSError as exc:
             raise OperationFailed(f"cannot delete {env_dir}: {exc.strerror or exc}") from exc
 
