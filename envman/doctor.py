@@ -134,8 +134,26 @@ def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:
                 "marker-missing", record.name, f"{record.path} holds no envman marker",
                 advice="envman cannot prove it made this directory and will not delete it"))
         elif marker.get("id") != record.id:
-            findings.append(_marker_mismatch(store, record, env_dir))
+            findings.append(_rebuilding(store, record, env_dir) or _marker_mismatch(store, record, env_dir))
     return findings
+
+
+def _rebuilding(store: Store, record: EnvRecord, env_dir: Path) -> Optional[Finding]:
+    """A `recreate` of an environment whose directory was missing: running, or killed."""
+    from envman import recreate as rebuilding
+    from envman.envs import creator_gone
+
+    marker = rebuilding.rebuild_marker(store, env_dir, record)
+    if marker is None:
+        return None
+    if not creator_gone(marker):
+        return Finding("recreate-in-progress", record.name,
+                       f"{record.path} is being rebuilt by a running envman (pid {marker.get('pid')})",
+                       advice="left alone: wait for it to finish")
+    return Finding("interrupted-recreate", record.name,
+                   f"a `recreate` was interrupted before {record.path} was complete "
+                   "(there was no old environment to keep)",
+                   lambda: rebuilding.clear_abandoned(store, record))
 
 
 def _marker_mismatch(store: Store, record: EnvRecord, env_dir: Path) -> Finding:

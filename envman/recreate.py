@@ -77,7 +77,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
         )
     env_dir = _check_place(store, record)
     restored = restore_pending(store, record)
-    if os.path.lexists(env_dir):
+    if os.path.lexists(env_dir) and not _abandoned_rebuild(store, env_dir, record):
         store.check_owned(record)
     project = Path(record.project)
     reqs = _requirements(record, options.requirements, project)
@@ -230,6 +230,8 @@ def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord,
     """Under the lock: move the old environment aside and claim its path for the new one."""
     env_dir = Path(old.path)
     _same_record(current, old)
+    if os.path.lexists(env_dir) and _abandoned_rebuild(store, env_dir, old):
+        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
     if os.path.lexists(env_dir):
         store.check_owned(old)  # again: nothing may have changed since the first check
         try:
@@ -250,6 +252,47 @@ def _finish(store: Store, current: Registry, old: EnvRecord, new: EnvRecord) -> 
     _same_record(current, old)
     store.write_marker(Path(new.path), new, "ready", replaces=old.id)
     return current.with_record(new)
+
+
+def rebuild_marker(store: Store, env_dir: Path, record: EnvRecord) -> Optional[Dict[str, Any]]:
+    """The marker of an unfinished rebuild of `record` standing at its path, or None.
+
+    Such a directory has no backup beside it when the environment was missing before
+    the rebuild: it is then the only trace of a rebuild that was killed.
+    """
+    if env_dir.is_symlink() or not env_dir.is_dir():
+        return None
+    marker = store.read_marker(env_dir)
+    if (marker is None or marker.get("state") != "creating" or marker.get("id") == record.id
+            or marker.get("replaces") != record.id):
+        return None
+    return marker
+
+
+def _abandoned_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> bool:
+    """True if the path holds a rebuild of `record` whose process is gone (safe to clear);
+    raises if a running envman is still building it."""
+    marker = rebuild_marker(store, env_dir, record)
+    if marker is None:
+        return False
+    if not creator_gone(marker):
+        raise OperationFailed(f"{record.name!r} is being rebuilt by a running envman "
+                              f"(pid {marker.get('pid')})", hint="wait for it to finish, then try again")
+    return True
+
+
+def clear_abandoned(store: Store, record: EnvRecord) -> str:
+    """`doctor --fix`: remove a killed rebuild that had no old environment to keep."""
+    def clear(current: Registry) -> Registry:
+        _same_record(current, record)
+        env_dir = _check_place(store, record)
+        if not _abandoned_rebuild(store, env_dir, record):
+            raise OperationFailed(f"{env_dir} changed meanwhile; left alone")
+        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        return current
+
+    registry.update(store, clear)
+    return f"the half-built environment was removed; `envman recreate {record.name}` rebuilds it"
 
 
 def _same_record(current: Registry, old: EnvRecord) -> None:

@@ -171,6 +171,15 @@ class Store:
         if marker is None:
             raise refuse(f"it holds no envman marker ({MARKER_NAME})")
         if marker.get("id") != record.id:
+            if marker.get("state") == "creating" and marker.get("replaces") == record.id:
+                from envman.envs import creator_gone
+
+                if not creator_gone(marker):
+                    raise UnsafeToDelete(
+                        f"refusing to delete {record.path!r}: {record.name!r} is being rebuilt "
+                        f"by a running envman (pid {marker.get('pid')})",
+                        hint="nothing was deleted; wait for it to finish, then try again")
+                raise refuse("it holds a rebuild that was killed before it was complete")
             raise refuse("its marker names another record")
         return path
 

@@ -153,3 +153,49 @@ def test_doctor_finishes_a_deletion_killed_at_any_point(cli, tmp_path: Path, hom
         stop += 1
     assert stop > 5, "the kill landed inside the deletion"
     assert entries(envs) == [] and cli("doctor").code == 0
+
+
+def test_rm_and_recreate_during_a_rebuild_say_so(cli, web: Path, home: Path,
+                                                 wheelhouse: Path) -> None:
+    """Refused, with a message that names the running rebuild instead of a suspect marker."""
+    shutil.rmtree(home / "envs" / "web")  # env-missing: the rebuild makes no backup
+    proc, writer = start_blocked_recreate(web, wheelhouse, "web")
+    try:
+        for args in (["rm", "web", "--yes"], ["recreate", "web", "-q"]):
+            refused = cli(*args)
+            assert_clean_error(refused, 1)
+            assert f"being rebuilt by a running envman (pid {proc.pid})" in refused.err, refused
+            assert "wait for it to finish" in refused.err, refused
+            assert "marker names another record" not in refused.err, refused
+    finally:
+        os.close(writer)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert entries(home / "envs") == ["web"] and cli("doctor").code == 0
+
+
+def test_a_killed_rebuild_of_a_missing_environment_can_be_recovered(cli, web: Path, home: Path,
+                                                                    wheelhouse: Path) -> None:
+    """No backup to put back: the half-built directory is the only trace of the kill."""
+    registry = (home / "registry.toml").read_bytes()
+    for repair in (["doctor", "--fix"], ["recreate", "web", "-q"]):
+        shutil.rmtree(home / "envs" / "web", ignore_errors=True)
+        proc, writer = start_blocked_recreate(web, wheelhouse, "web")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        os.close(writer)
+        (web / "blocker.txt").unlink()
+        (web / "requirements.txt").write_text(
+            f"--no-index\n--find-links {wheelhouse}\ntinypkg==1.0\n")
+        assert (home / "registry.toml").read_bytes() == registry
+        report = cli("doctor")
+        assert report.code == 1 and "interrupted-recreate: web" in report.err, report
+        fixed = cli(*repair)
+        assert fixed.code == 0, fixed
+        if repair[0] == "doctor":
+            assert entries(home / "envs") == [], "the half-built one went; env-missing is left"
+            assert cli("recreate", "web", "-q").code == 0
+        ran = cli("run", "web", "--", "python", "-c", "import tinypkg; print(tinypkg.VERSION)")
+        assert ran.out.strip() == "1.0", ran
+        assert cli("doctor").code == 0
+        registry = (home / "registry.toml").read_bytes()
