@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from envman import registry
-from envman.errors import EnvmanError, RegistryError
+from envman.errors import EnvmanError, OperationFailed, RegistryError
 from envman.models import EnvRecord, is_valid_name
 from envman.registry import Registry
 from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store
@@ -134,8 +134,26 @@ def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:
                 "marker-missing", record.name, f"{record.path} holds no envman marker",
                 advice="envman cannot prove it made this directory and will not delete it"))
         elif marker.get("id") != record.id:
-            findings.append(_marker_mismatch(store, record, env_dir))
+            findings.append(_rebuilding(store, record, env_dir) or _marker_mismatch(store, record, env_dir))
     return findings
+
+
+def _rebuilding(store: Store, record: EnvRecord, env_dir: Path) -> Optional[Finding]:
+    """A `recreate` of an environment whose directory was missing: running, or killed."""
+    from envman import recreate as rebuilding
+    from envman.envs import creator_gone
+
+    marker = rebuilding.rebuild_marker(store, env_dir, record)
+    if marker is None:
+        return None
+    if not creator_gone(marker):
+        return Finding("recreate-in-progress", record.name,
+                       f"{record.path} is being rebuilt by a running envman (pid {marker.get('pid')})",
+                       advice="left alone: wait for it to finish")
+    return Finding("interrupted-recreate", record.name,
+                   f"a `recreate` was interrupted before {record.path} was complete "
+                   "(there was no old environment to keep)",
+                   lambda: rebuilding.clear_abandoned(store, record))
 
 
 def _marker_mismatch(store: Store, record: EnvRecord, env_dir: Path) -> Finding:
@@ -176,6 +194,15 @@ def _check_store(store: Store, current: Registry) -> List[Finding]:
 
 def _leftover(store: Store, entry: Path) -> Finding:
     detail = "left by a deletion that was interrupted"
+    if not entry.is_symlink() and entry.is_dir() and not any(entry.iterdir()):
+        def drop_empty() -> str:  # killed after its marker, the last file, was deleted
+            try:
+                entry.rmdir()
+            except OSError as exc:
+                raise OperationFailed(f"cannot delete {entry}: {exc.strerror}") from exc
+            return "deleted"
+
+        return Finding("leftover", str(entry), detail, drop_empty)
     if entry.is_symlink() or not entry.is_dir() or store.read_marker(entry) is None:
         return Finding("leftover", str(entry), detail + ", but it holds no envman marker",
                        advice="left alone; delete it yourself if it is not needed")

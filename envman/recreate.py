@@ -77,7 +77,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
         )
     env_dir = _check_place(store, record)
     restored = restore_pending(store, record)
-    if os.path.lexists(env_dir):
+    if os.path.lexists(env_dir) and not _abandoned_rebuild(store, env_dir, record):
         store.check_owned(record)
     project = Path(record.project)
     reqs = _requirements(record, options.requirements, project)
@@ -110,7 +110,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
     except BaseException:
         _rollback(store, record, new, backup)
         raise
-    _drop_backup(store, backup)
+    _drop_backup(store, backup, record.id)
     try:
         store.used_stamp(record.id).unlink()
     except OSError:
@@ -230,6 +230,8 @@ def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord,
     """Under the lock: move the old environment aside and claim its path for the new one."""
     env_dir = Path(old.path)
     _same_record(current, old)
+    if os.path.lexists(env_dir) and _abandoned_rebuild(store, env_dir, old):
+        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
     if os.path.lexists(env_dir):
         store.check_owned(old)  # again: nothing may have changed since the first check
         try:
@@ -252,6 +254,47 @@ def _finish(store: Store, current: Registry, old: EnvRecord, new: EnvRecord) -> 
     return current.with_record(new)
 
 
+def rebuild_marker(store: Store, env_dir: Path, record: EnvRecord) -> Optional[Dict[str, Any]]:
+    """The marker of an unfinished rebuild of `record` standing at its path, or None.
+
+    Such a directory has no backup beside it when the environment was missing before
+    the rebuild: it is then the only trace of a rebuild that was killed.
+    """
+    if env_dir.is_symlink() or not env_dir.is_dir():
+        return None
+    marker = store.read_marker(env_dir)
+    if (marker is None or marker.get("state") != "creating" or marker.get("id") == record.id
+            or marker.get("replaces") != record.id):
+        return None
+    return marker
+
+
+def _abandoned_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> bool:
+    """True if the path holds a rebuild of `record` whose process is gone (safe to clear);
+    raises if a running envman is still building it."""
+    marker = rebuild_marker(store, env_dir, record)
+    if marker is None:
+        return False
+    if not creator_gone(marker):
+        raise OperationFailed(f"{record.name!r} is being rebuilt by a running envman "
+                              f"(pid {marker.get('pid')})", hint="wait for it to finish, then try again")
+    return True
+
+
+def clear_abandoned(store: Store, record: EnvRecord) -> str:
+    """`doctor --fix`: remove a killed rebuild that had no old environment to keep."""
+    def clear(current: Registry) -> Registry:
+        _same_record(current, record)
+        env_dir = _check_place(store, record)
+        if not _abandoned_rebuild(store, env_dir, record):
+            raise OperationFailed(f"{env_dir} changed meanwhile; left alone")
+        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        return current
+
+    registry.update(store, clear)
+    return f"the half-built environment was removed; `envman recreate {record.name}` rebuilds it"
+
+
 def _same_record(current: Registry, old: EnvRecord) -> None:
     present = current.envs.get(old.name)
     if present is None or present.id != old.id:
@@ -262,7 +305,8 @@ def _same_record(current: Registry, old: EnvRecord) -> None:
 def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> None:
     """Undo a failed rebuild: the half-built directory goes, the backup (if made) comes back.
 
-    The backup's name is unique to this run, so whatever is there is the old environment.
+    The backup's name is unique to this run, but what is there now may have been swapped
+    meanwhile: only a directory whose marker names the old record is put back.
 
     Best effort, and silent: the original failure is what the person needs to hear
     about, and whatever cannot be undone now is left for `doctor --fix` to finish.
@@ -276,14 +320,14 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> Non
             committed.append(True)  # the swap was saved before the failure: the new one stands
             return current
         _remove_half_built(store, env_dir, new.id)
-        if os.path.lexists(backup):
+        if _is_backup_of(store, backup, old.id):
             os.rename(backup, env_dir)
         return current
 
     try:
         registry.update(store, undo)
         if committed:
-            _drop_backup(store, backup)
+            _drop_backup(store, backup, old.id)
     except BaseException:  # a second Ctrl-C, a full disk: the backup stays for doctor
         pass
 
@@ -298,13 +342,22 @@ def _remove_half_built(store: Store, env_dir: Path, new_id: str) -> None:
         env_dir.rmdir()  # made, killed before its marker was written
 
 
-def _drop_backup(store: Store, backup: Path) -> None:
-    if not os.path.lexists(backup):
-        return
+def _drop_backup(store: Store, backup: Path, old_id: str) -> None:
+    if not _is_backup_of(store, backup, old_id):
+        return  # gone, or not provably ours any more: `doctor` reports what is there
     try:
         store.remove_env_dir(backup)
     except EnvmanError:
         pass  # the new environment stands; `doctor --fix` deletes the superseded backup
+
+
+def _is_backup_of(store: Store, backup: Path, record_id: str) -> bool:
+    """Whether `backup` is still the environment this run moved aside, as `check_owned`
+    proved it before the move: a real directory with `pyvenv.cfg` and a marker naming it."""
+    found = backup_at(store, backup)
+    cfg = backup / "pyvenv.cfg"
+    return (found is not None and found.id == record_id and not cfg.is_symlink()
+            and cfg.is_file())
 
 
 # -- backups left by an interrupted recreate (used here and by doctor) -------------------

@@ -171,6 +171,15 @@ class Store:
         if marker is None:
             raise refuse(f"it holds no envman marker ({MARKER_NAME})")
         if marker.get("id") != record.id:
+            if marker.get("state") == "creating" and marker.get("replaces") == record.id:
+                from envman.envs import creator_gone
+
+                if not creator_gone(marker):
+                    raise UnsafeToDelete(
+                        f"refusing to delete {record.path!r}: {record.name!r} is being rebuilt "
+                        f"by a running envman (pid {marker.get('pid')})",
+                        hint="nothing was deleted; wait for it to finish, then try again")
+                raise refuse("it holds a rebuild that was killed before it was complete")
             raise refuse("its marker names another record")
         return path
 
@@ -178,14 +187,29 @@ class Store:
         """Delete a directory already proven ours: first renamed aside, then removed.
 
         The rename is atomic, so the name is free at once and an interrupted removal
-        leaves only a `.trash-*` directory that a later run can finish deleting.
+        leaves only a `.trash-*` directory that a later run can finish deleting. The
+        marker goes last: a `.trash-*` directory that still holds files still proves it
+        is ours, so `doctor --fix` can finish it.
         """
         import uuid
 
         trash = env_dir.parent / f"{TRASH_PREFIX}{env_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(env_dir, trash)
-            shutil.rmtree(trash)
+            if os.path.islink(trash):  # swapped for a link since it was proven ours
+                raise OSError(f"{trash} is a symbolic link")
+            with os.scandir(trash) as found:
+                contents = [entry for entry in found if entry.name != MARKER_NAME]
+            for entry in contents:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            try:
+                os.unlink(trash / MARKER_NAME)
+            except FileNotFoundError:
+                pass
+            os.rmdir(trash)
         except OSError as exc:
             raise OperationFailed(f"cannot delete {env_dir}: {exc.strerror or exc}") from exc
 
