@@ -257,12 +257,17 @@ def run(
     """
     import shutil
 
-    from envman.envs import command_environment, require_directory
+    from envman.envs import activation, command_environment, require_directory
 
     store = _store()
     record = _find(store, name)
     require_directory(record)
     env = command_environment(record)
+    inside = os.path.join(activation(record).path_prepend[0], command[0])
+    if os.path.islink(inside) and not os.path.exists(inside):
+        # Without this, PATH's next `python` would run and look like the environment's.
+        raise OperationFailed(f"{command[0]!r} in environment {record.name!r} is a dangling link: "
+                              "its base Python is gone", hint=f"rebuild it with `envman recreate {record.name}`")
     executable = shutil.which(command[0], path=env["PATH"])
     if executable is None:
         raise UsageError(f"command not found: {command[0]!r} (looked in the environment and on PATH)")
@@ -540,6 +545,11 @@ def activate(
     store = _store()
     record = _find(store, name)
     require_directory(record)
+    from envman.staleness import base_python_present
+
+    if not base_python_present(record.path):
+        say(f"envman: warning: {record.name!r} is broken: its base Python is gone; "
+            f"`envman recreate {record.name}` rebuilds it")
     changes = activation(record)
     if chosen is None:
         text = json.dumps(changes.to_json(), indent=2, ensure_ascii=False) + "\n"

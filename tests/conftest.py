@@ -154,6 +154,25 @@ def two_pythons() -> Sequence[str]:
     return available[:2]
 
 
+def a_python() -> Path:
+    """A pyenv CPython, preferring 3.12 (no setuptools seeded, fast venv)."""
+    found = pyenv_pythons()
+    for minor in ("3.12", "3.11", "3.13", "3.10", "3.9"):
+        if minor in found:
+            return found[minor]
+    pytest.skip("needs a pyenv CPython 3.9+")
+
+
+def linked_python(directory: Path, exe: Path) -> Path:
+    """A Python reached through a link in `directory`: deleting the directory uninstalls it
+    for every environment built with it, as an upgrade does."""
+    directory.mkdir(parents=True)
+    real = Path(os.path.realpath(exe))
+    link = directory / real.name
+    link.symlink_to(real)
+    return link
+
+
 # -- offline wheels ----------------------------------------------------------------
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_error, need_python, pyenv_pythons, two_pythons
+from conftest import (a_python, assert_clean_error, linked_python, need_python, pyenv_pythons,
+                      two_pythons)
 
 
 def ls_json(cli) -> list:
@@ -111,6 +113,21 @@ def test_run_errors(cli, project: Path) -> None:
     assert_clean_error(cli("run", "nope", "--", "python"), 3)
     assert cli("new", "r", "--without-pip", cwd=project).code == 0
     assert_clean_error(cli("run", "r", "--", "no-such-command-xyz"), 2)
+
+
+def test_a_broken_environment_does_not_run_pythons_from_path(cli, tmp_path: Path, project: Path,
+                                                            home: Path) -> None:
+    """With the base Python gone, `bin/python` dangles; `run` must not fall through to the
+    next `python` on PATH, and `activate` warns."""
+    base = tmp_path / "soon-gone"
+    assert cli("new", "b", "--without-pip", "--python", str(linked_python(base, a_python())),
+               cwd=project).code == 0
+    shutil.rmtree(base)
+    assert_clean_error(cli("run", "b", "--", "python", "-c", "pass"), 1)
+    assert cli("run", "b", "--", "true").code == 0  # what does not need the interpreter still runs
+    activated = cli("activate", "b", "--shell", "bash")
+    assert activated.code == 0 and "VIRTUAL_ENV=" in activated.out
+    assert "is broken" in activated.err and "envman recreate b" in activated.err
 
 
 def test_run_records_time_of_use_without_rewriting_the_registry(cli, project: Path, home: Path) -> None:

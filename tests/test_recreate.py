@@ -21,31 +21,12 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import (Result, assert_clean_error, child_env, envman_cmd, pyenv_pythons,
-                      two_pythons)
+from conftest import (Result, a_python, assert_clean_error, child_env, envman_cmd, linked_python,
+                      pyenv_pythons, two_pythons)
 
 
 def write_requirements(path: Path, wheelhouse: Path, *lines: str) -> None:
     path.write_text("\n".join(["--no-index", f"--find-links {wheelhouse}", *lines]) + "\n")
-
-
-def a_python() -> Path:
-    """A pyenv CPython, preferring 3.12 (no setuptools seeded, fast venv)."""
-    found = pyenv_pythons()
-    for minor in ("3.12", "3.11", "3.13", "3.10", "3.9"):
-        if minor in found:
-            return found[minor]
-    pytest.skip("needs a pyenv CPython 3.9+")
-
-
-def linked_python(directory: Path, exe: Path) -> Path:
-    """A Python reached through a link in `directory`: deleting the directory uninstalls it
-    for every environment built with it, as an upgrade does."""
-    directory.mkdir(parents=True)
-    real = Path(os.path.realpath(exe))
-    link = directory / real.name
-    link.symlink_to(real)
-    return link
 
 
 def entries(envs: Path) -> List[str]:
