@@ -46,11 +46,19 @@ def read_pyvenv_cfg(env_dir: str) -> Optional[Dict[str, str]]:
 
 
 def base_python_present(env_dir: str) -> bool:
-    """Whether the interpreter the environment was built on still exists."""
+    """Whether the interpreter the environment was built on still exists.
+
+    A venv's `bin/python` is normally a link to that interpreter, so an existing link
+    answers with two `stat`s; only a copied interpreter (`--copies`, Windows) makes us
+    read `pyvenv.cfg`, which costs as much as the rest of `ls` put together.
+    """
+    python = os.path.join(env_dir, SCRIPTS, PYTHON)
+    if not os.path.exists(python):  # missing, or a dangling link
+        return False
+    if os.path.islink(python):
+        return os.path.isfile(os.path.join(env_dir, "pyvenv.cfg"))
     cfg = read_pyvenv_cfg(env_dir)
     if cfg is None:
-        return False
-    if not os.path.exists(os.path.join(env_dir, SCRIPTS, PYTHON)):  # a dangling link
         return False
     executable = cfg.get("executable")
     if executable:

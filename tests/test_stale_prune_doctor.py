@@ -321,3 +321,26 @@ def test_a_store_reached_through_a_symlink_is_never_deleted_from(cli, project: P
     (home / "envs").symlink_to(elsewhere)
     assert_clean_error(cli("rm", "x", "--yes"), 1)
     assert (elsewhere / "x" / "pyvenv.cfg").exists()
+
+
+def test_base_python_check_for_linked_and_copied_interpreters(tmp_path: Path) -> None:
+    """A linked `bin/python` answers by itself; a copied one (`--copies`) is judged by the
+    base interpreter `pyvenv.cfg` names."""
+    from envman.staleness import base_python_present
+
+    base = tmp_path / "base" / "bin"
+    base.mkdir(parents=True)
+    (base / "python3").write_text("")
+    for kind in ("linked", "copied"):
+        env = tmp_path / kind
+        (env / "bin").mkdir(parents=True)
+        (env / "pyvenv.cfg").write_text(f"home = {base}\nexecutable = {base / 'python3'}\n")
+        if kind == "linked":
+            (env / "bin" / "python").symlink_to(base / "python3")
+        else:
+            (env / "bin" / "python").write_text("")
+    assert base_python_present(str(tmp_path / "linked")) and base_python_present(str(tmp_path / "copied"))
+    (tmp_path / "linked" / "pyvenv.cfg").unlink()
+    assert not base_python_present(str(tmp_path / "linked")), "no pyvenv.cfg: not a working venv"
+    shutil.rmtree(tmp_path / "base")
+    assert not base_python_present(str(tmp_path / "copied"))
