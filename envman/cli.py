@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, TypeVar
 
 import typer
 
@@ -22,6 +22,9 @@ from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
+
+if TYPE_CHECKING:
+    from envman.recreate import Outcome, Recreated
 
 app = typer.Typer(
     name="envman",
@@ -257,13 +260,14 @@ def run(
     """
     import shutil
 
-    from envman.envs import activation, command_environment, require_directory
+    from envman.envs import command_environment, require_directory
+    from envman.store import scripts_dir
 
     store = _store()
     record = _find(store, name)
     require_directory(record)
     env = command_environment(record)
-    inside = os.path.join(activation(record).path_prepend[0], command[0])
+    inside = os.path.join(scripts_dir(Path(record.path)), command[0])
     if os.path.islink(inside) and not os.path.exists(inside):
         # Without this, PATH's next `python` would run and look like the environment's.
         raise OperationFailed(f"{command[0]!r} in environment {record.name!r} is a dangling link: "
@@ -500,7 +504,7 @@ def recreate(
                               hint="each was left as it was; the lines above say why")
 
 
-def _recreated_lines(done: Any) -> None:
+def _recreated_lines(done: "Recreated") -> None:
     r = done.record
     if done.restored:
         say(f"put back {r.name!r} from an interrupted rebuild first")
@@ -513,15 +517,15 @@ def _recreated_lines(done: Any) -> None:
         say(f"  not reinstalled (made --without-pip): {' '.join(done.not_reinstalled)}")
 
 
-def _recreate_summary(outcome: Any) -> None:
+def _recreate_summary(outcome: "Outcome") -> None:
     if outcome.done is not None:
         _recreated_lines(outcome.done)
-    elif outcome.skipped is not None:
-        say(f"skipped {outcome.record.name!r}: {outcome.skipped}")
-    else:
+    elif outcome.error is not None:
         say(f"failed {outcome.record.name!r}: {outcome.error.message}")
         if outcome.error.hint:
             say(f"  hint: {outcome.error.hint}")
+    else:
+        say(f"skipped {outcome.record.name!r}: {outcome.skipped}")
 
 
 @app.command()
@@ -538,15 +542,17 @@ def activate(
     """
     from envman import shells
     from envman.envs import activation, require_directory
+    from envman.staleness import base_python_present
 
-    chosen = shells.for_name(shell) if as_json and shell is not None else None
-    if not as_json:
+    if as_json:
+        chosen = None
+        if shell is not None:
+            shells.for_name(shell)  # an unknown --shell is bad input even here
+    else:
         chosen = shells.detect(shell, os.environ)
     store = _store()
     record = _find(store, name)
     require_directory(record)
-    from envman.staleness import base_python_present
-
     if not base_python_present(record.path):
         say(f"envman: warning: {record.name!r} is broken: its base Python is gone; "
             f"`envman recreate {record.name}` rebuilds it")
