@@ -234,10 +234,13 @@ def _locked(store: Store) -> Iterator[None]:
         ) from None
 
 
-def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
+def update(store: Store, change: Callable[[Registry], Registry],
+           then: Optional[Callable[[], None]] = None) -> Registry:
     """Apply `change` to the current registry and save the result, all under the lock.
 
-    `change` may raise to abort; then nothing is written. Returns the saved registry.
+    `change` may raise to abort; then nothing is written. `then`, if given, runs after
+    the save and still under the lock (say, a rename that must follow the record's
+    removal with no other envman in between). Returns the saved registry.
     """
     with _locked(store):
         raw = _read_bytes(store)
@@ -245,6 +248,8 @@ def update(store: Store, change: Callable[[Registry], Registry]) -> Registry:
         changed = change(current)
         if changed is not current:
             save_locked(store, changed)
+        if then is not None:
+            then()
         return changed
 
 

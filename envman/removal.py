@@ -8,7 +8,6 @@ real virtual environment directory, not a link, not the project itself).
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +64,7 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
             refused.append(Refusal(record, exc.message))
     done: List[Removal] = []
     for record, env_dir in plans:
-        if env_dir is not None:
-            plan(store, record, delete_adopted)  # again: nothing may have changed meanwhile
-        registry.update(store, functools.partial(_drop, record=record))
-        if env_dir is not None:
-            store.remove_env_dir(env_dir)
+        _remove_one(store, record, env_dir, delete_adopted)
         try:
             store.used_stamp(record.id).unlink()
         except OSError:
@@ -78,12 +73,28 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
     return done, refused
 
 
-def _drop(current: Registry, *, record: EnvRecord) -> Registry:
-    present = current.envs.get(record.name)
-    if present is None or present.id != record.id:
-        raise OperationFailed(f"environment {record.name!r} changed while removing it",
-                              hint="run the command again")
-    return current.without(record.name)
+def _remove_one(store: Store, record: EnvRecord, env_dir: Optional[Path], delete_adopted: bool) -> None:
+    """Under one lock: prove ownership again, drop the record, rename the directory aside;
+    then, unlocked, delete it. No other envman (a `recreate` claiming the same path, say)
+    can come between the proof and the rename."""
+    moved: List[Path] = []
+
+    def drop(current: Registry) -> Registry:
+        present = current.envs.get(record.name)
+        if present is None or present.id != record.id:
+            raise OperationFailed(f"environment {record.name!r} changed while removing it",
+                                  hint="run the command again")
+        if env_dir is not None:
+            plan(store, record, delete_adopted)  # again: nothing may have changed meanwhile
+        return current.without(record.name)
+
+    def move() -> None:
+        if env_dir is not None:
+            moved.append(store.move_to_trash(env_dir))
+
+    registry.update(store, drop, then=move)
+    for trash in moved:
+        store.finish_removal(trash)
 
 
 def _adopted_deletable(record: EnvRecord) -> Path:

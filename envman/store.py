@@ -191,11 +191,26 @@ class Store:
         marker goes last: a `.trash-*` directory that still holds files still proves it
         is ours, so `doctor --fix` can finish it.
         """
+        self.finish_removal(self.move_to_trash(env_dir))
+
+    def move_to_trash(self, env_dir: Path) -> Path:
+        """The first, atomic half of `remove_env_dir`: rename aside; returns the new path.
+
+        Quick, so callers can do it under the registry lock, together with the ownership
+        check and the record's removal, and leave the slow deletion for after.
+        """
         import uuid
 
         trash = env_dir.parent / f"{TRASH_PREFIX}{env_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(env_dir, trash)
+        except OSError as exc:
+            raise OperationFailed(f"cannot delete {env_dir}: {exc.strerror or exc}") from exc
+        return trash
+
+    def finish_removal(self, trash: Path) -> None:
+        """The second half of `remove_env_dir`: delete what `move_to_trash` set aside."""
+        try:
             if os.path.islink(trash):  # swapped for a link since it was proven ours
                 raise OSError(f"{trash} is a symbolic link")
             with os.scandir(trash) as found:
@@ -211,7 +226,7 @@ class Store:
                 pass
             os.rmdir(trash)
         except OSError as exc:
-            raise OperationFailed(f"cannot delete {env_dir}: {exc.strerror or exc}") from exc
+            raise OperationFailed(f"cannot delete {trash}: {exc.strerror or exc}") from exc
 
     def check_carryable(self, path: Path) -> None:
         """Refuse a path that no shell can put in a variable or on PATH."""

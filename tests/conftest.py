@@ -173,6 +173,11 @@ def linked_python(directory: Path, exe: Path) -> Path:
     return link
 
 
+def entries(directory: Path) -> List[str]:
+    """The names in a directory, sorted: what a store's `envs/` holds."""
+    return sorted(p.name for p in directory.iterdir())
+
+
 # -- offline wheels ----------------------------------------------------------------
 
 

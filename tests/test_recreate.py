@@ -21,16 +21,12 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import (Result, a_python, assert_clean_error, child_env, envman_cmd, linked_python,
-                      pyenv_pythons, two_pythons)
+from conftest import (Result, a_python, assert_clean_error, child_env, entries, envman_cmd,
+                      linked_python, pyenv_pythons, two_pythons)
 
 
 def write_requirements(path: Path, wheelhouse: Path, *lines: str) -> None:
     path.write_text("\n".join(["--no-index", f"--find-links {wheelhouse}", *lines]) + "\n")
-
-
-def entries(envs: Path) -> List[str]:
-    return sorted(p.name for p in envs.iterdir())
 
 
 @dataclass

@@ -18,19 +18,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import assert_clean_error, child_env, envman_cmd, pyenv_pythons
-
-
-def a_python() -> Path:
-    found = pyenv_pythons()
-    for minor in ("3.12", "3.11", "3.13", "3.10", "3.9"):
-        if minor in found:
-            return found[minor]
-    pytest.skip("needs a pyenv CPython 3.9+")
-
-
-def entries(directory: Path) -> List[str]:
-    return sorted(p.name for p in directory.iterdir())
+from conftest import a_python, assert_clean_error, child_env, entries, envman_cmd
 
 
 def tree(directory: Path) -> Dict[str, str]:
@@ -199,3 +187,37 @@ def test_a_killed_rebuild_of_a_missing_environment_can_be_recovered(cli, web: Pa
         assert ran.out.strip() == "1.0", ran
         assert cli("doctor").code == 0
         registry = (home / "registry.toml").read_bytes()
+
+
+def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(cli, tmp_path: Path,
+                                                                         home: Path) -> None:
+    """Between `rm`'s last proof of ownership and its rename no other envman (a `recreate`
+    claiming the same path) may run: both happen inside the one registry lock."""
+    from filelock import FileLock
+
+    from envman import registry, removal
+    from envman.store import Store
+
+    project = tmp_path / "p"
+    project.mkdir()
+    assert cli("new", "held", "--without-pip", cwd=project).code == 0
+    probe = ("import sys; from filelock import FileLock, Timeout\n"
+             "try:\n    FileLock(sys.argv[1]).acquire(timeout=0)\nexcept Timeout:\n    print('held')\n"
+             "else:\n    print('free')\n")
+    seen: List[str] = []
+
+    class Watched(Store):
+        def move_to_trash(self, env_dir: Path) -> Path:
+            # Another process is what a concurrent envman would be.
+            seen.append(subprocess.run([sys.executable, "-c", probe, str(self.lock_path)],
+                                       capture_output=True, text=True, check=True).stdout.strip())
+            return super().move_to_trash(env_dir)
+
+    store = Watched(root=home, cache=home / "cache")
+    record = registry.load(store).find("held")
+    assert record is not None
+    removal.remove(store, [record])
+    assert seen == ["held"]
+    assert entries(home / "envs") == [] and registry.load(store).find("held") is None
+    with FileLock(str(store.lock_path)).acquire(timeout=0):  # and released afterwards
+        pass
