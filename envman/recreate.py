@@ -104,8 +104,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
         if reqs:
             install(new, [arg for full, _ in reqs for arg in ("-r", str(full))], options.quiet)
         elif pins:
-            install(new, pins, options.quiet,
-                    what="reinstalling the distributions the old environment had")
+            _reinstall(new, pins, options.quiet)
         registry.update(store, lambda current: _finish(store, current, record, new))
     except BaseException:
         _rollback(store, record, new, backup)
@@ -223,6 +222,18 @@ def _snapshot(new: EnvRecord, old: Sequence[Distribution]) -> Tuple[List[str], L
     if new.without_pip:
         return [], [f"{d.name}=={d.version}" for d in wanted]
     return [arg for d in wanted for arg in d.install_args()], []
+
+
+def _reinstall(new: EnvRecord, pins: Sequence[str], quiet: bool) -> None:
+    """Install the old environment's distributions, saying where pip must find them."""
+    try:
+        install(new, pins, quiet, what="reinstalling the distributions the old environment had")
+    except OperationFailed as exc:
+        raise OperationFailed(
+            exc.message,
+            hint=f"they are pinned as name==version, so pip must find those versions (your index, "
+                 f"or PIP_FIND_LINKS); or name what to install: envman recreate {new.name} -r FILE",
+        ) from None
 
 
 def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord,
@@ -405,12 +416,17 @@ def restore_pending(store: Store, record: EnvRecord) -> bool:
 
 def restore(store: Store, backup: Backup) -> str:
     """`doctor --fix`: put the backup back in place; returns what was done."""
-    registry.update(store, lambda current: _restore_locked(store, current, backup))
-    return f"put back as {backup.name!r}; the interrupted rebuild was removed"
+    cleared: List[bool] = []
+    registry.update(store, lambda current: _restore_locked(store, current, backup, cleared))
+    return f"put back as {backup.name!r}" + ("; the interrupted rebuild was removed" if cleared else "")
 
 
-def _restore_locked(store: Store, current: Registry, backup: Backup) -> Registry:
-    """Under the lock: prove the backup is the registered environment, then put it back."""
+def _restore_locked(store: Store, current: Registry, backup: Backup,
+                    cleared: Optional[List[bool]] = None) -> Registry:
+    """Under the lock: prove the backup is the registered environment, then put it back.
+
+    `cleared` hears whether a half-built environment had to be removed from its place.
+    """
     record = current.envs.get(backup.name)
     marker = store.read_marker(backup.path)
     if (record is None or record.id != backup.id or marker is None or marker.get("id") != record.id
@@ -427,6 +443,8 @@ def _restore_locked(store: Store, current: Registry, backup: Backup) -> Registry
                 hint="wait for it to finish, then try again" if waiting else
                 "nothing was changed; move one of the two out of the store")
         _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        if cleared is not None:
+            cleared.append(True)
     try:
         os.rename(backup.path, env_dir)
     except OSError as exc:

@@ -229,7 +229,7 @@ def test_sigkill_mid_build_then_doctor_fix_puts_it_back(shared: Shared, tmp_path
     assert "marker-mismatch" not in report.err, "reported once, by the backup's finding"
     fixed = shared("doctor", "--fix")
     assert fixed.code == 0, fixed
-    assert "put back as 'web'" in fixed.err
+    assert "put back as 'web'; the interrupted rebuild was removed" in fixed.err
 
     assert keep.read_text() == "mine"
     assert shared.registry.read_bytes() == registry
@@ -283,6 +283,12 @@ def test_broken_environments_repaired_with_their_packages(cli, tmp_path: Path, h
     states = {e["name"]: e for e in json.loads(cli("ls", "--json").out)}
     assert states["broken"]["reasons"] == ["python-missing"] and states["healthy"]["reasons"] == []
     assert not (home / "envs" / "broken" / "bin" / "python").exists(), "really broken"
+
+    lost = cli("recreate", "broken", "-q")  # nowhere for pip to find the pinned versions
+    assert_clean_error(lost, 1)
+    assert "tinyapp" in lost.err and "PIP_FIND_LINKS" in lost.err and "-r FILE" in lost.err
+    assert [e["reasons"] for e in json.loads(cli("ls", "--json").out) if e["name"] == "broken"] == \
+        [["python-missing"]], "the old environment is back as it was"
 
     offline = {"PIP_FIND_LINKS": str(wheelhouse)}  # the pins find their wheels here
     result = cli("recreate", "--all", "--broken", env=offline)
@@ -429,3 +435,17 @@ def test_drift_check_trusts_the_stat_and_falls_back_to_the_hash(tmp_path: Path) 
     fresh.write_text("x\n")
     [(_, racy)] = requirement_files([fresh], project)
     assert racy.size is None, "a file changed just now is always hashed"
+
+
+def test_doctor_puts_back_a_backup_with_nothing_in_its_place(cli, tmp_path: Path, home: Path) -> None:
+    """Killed right after moving the old environment aside: only the backup is there, and
+    doctor says it put it back, without claiming to have removed a rebuild."""
+    project = tmp_path / "p"
+    project.mkdir()
+    assert cli("new", "solo", "--without-pip", cwd=project).code == 0
+    registry = (home / "registry.toml").read_bytes()
+    os.rename(home / "envs" / "solo", home / "envs" / ".backup-solo-0123abcd")
+    fixed = cli("doctor", "--fix")
+    assert fixed.code == 0, fixed
+    assert "put back as 'solo'" in fixed.err and "removed" not in fixed.err, fixed
+    assert entries(home / "envs") == ["solo"] and (home / "registry.toml").read_bytes() == registry
