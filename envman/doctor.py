@@ -208,7 +208,7 @@ def _leftover(store: Store, entry: Path) -> Finding:
                        advice="left alone; delete it yourself if it is not needed")
 
     def finish() -> str:
-        store.remove_env_dir(entry)
+        store.finish_removal(entry)  # already renamed aside: only the deletion is left
         return "deleted"
 
     return Finding("leftover", str(entry), detail, finish)

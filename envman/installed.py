@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 from urllib.parse import unquote, urlparse
+
+from packaging.utils import canonicalize_name
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Distribution:
 
     @property
     def key(self) -> str:
-        return canonical(self.name)
+        return canonicalize_name(self.name)  # PEP 503: `Foo_Bar` and `foo-bar` are one
 
     def install_args(self) -> List[str]:
         """How to ask pip for exactly this distribution again."""
@@ -38,11 +39,6 @@ class Distribution:
             commit = vcs.get("commit_id")
             return [f"{self.name} @ {vcs['vcs']}+{url}" + (f"@{commit}" if isinstance(commit, str) else "")]
         return [f"{self.name} @ {url}"]
-
-
-def canonical(name: str) -> str:
-    """PEP 503 normalisation: `Foo_Bar` and `foo-bar` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def site_packages(env_dir: Path) -> List[Path]:

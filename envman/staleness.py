@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Tuple
 
+from envman.fsutil import sha256_file
 from envman.models import EnvRecord, EnvState
 from envman.store import PYTHON, SCRIPTS, Store
 
@@ -86,8 +87,6 @@ def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:
             continue
         if st.st_size == req.size and st.st_mtime_ns == req.mtime_ns:
             continue
-        from envman.fsutil import sha256_file
-
         try:
             if sha256_file(full) == req.sha256:
                 continue

@@ -42,10 +42,9 @@ NAMES: Dict[str, Tuple[str, str]] = {
 }
 SUPPORTED = "bash, zsh, sh, dash, ksh, mksh, fish, csh, tcsh, nu, xonsh, pwsh"
 
-# Where each snippet keeps what it must give back on deactivation. Shell-local where the
-# shell has such a thing; nushell has only its environment.
+# Where the nushell and PowerShell snippets keep what deactivation gives back (PATH
+# here, other variables under `old()`); PowerShell in globals, nushell in its environment.
 OLD_PATH = "_ENVMAN_OLD_PATH"
-OLD_PROMPT = "_ENVMAN_OLD_PROMPT"
 
 
 def old(variable: str) -> str:
