@@ -223,8 +223,9 @@ def info(
         ("last used", f"{state.last_used.isoformat()} ({ago(state.last_used, reference)})"),
         ("status", state.status + "".join(f"\n  {x}: {ADVICE[x]}" for x in state.reasons)),
         ("requirements", ", ".join(q.path for q in r.requirements) or "none recorded"),
-        *([("changed", f"{', '.join(state.requirements_changed)} changed since the last build: "
-                       f"`envman recreate {r.name}` installs them as they are now")]
+        *([("changed", f"{', '.join(state.requirements_changed)} changed since the last build (or "
+                       f"are gone): `envman recreate {r.name}` installs them as they are now "
+                       "(name the files to use with -r FILE for any that is gone)")]
           if state.requirements_changed else []),
         ("options", " ".join(options) or "none"),
     ]
@@ -268,7 +269,7 @@ def run(
     require_directory(record)
     env = command_environment(record)
     inside = os.path.join(scripts_dir(Path(record.path)), command[0])
-    if os.path.islink(inside) and not os.path.exists(inside):
+    if os.sep not in command[0] and os.path.islink(inside) and not os.path.exists(inside):
         # Without this, PATH's next `python` would run and look like the environment's.
         raise OperationFailed(f"{command[0]!r} in environment {record.name!r} is a dangling link: "
                               "its base Python is gone", hint=f"rebuild it with `envman recreate {record.name}`")

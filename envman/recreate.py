@@ -455,8 +455,9 @@ def _restore_locked(store: Store, current: Registry, backup: Backup,
 def blocking_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> Optional[str]:
     """Why the directory at the environment's path must not be cleared, or None if it may.
 
-    It may when it is empty, or when its marker names another record than the
-    registered one and the process that wrote that marker is provably gone.
+    It may when it is empty, or when it is a rebuild of this very record (its marker
+    says it replaces the record) whose process is provably gone. Any other marker is
+    another environment, however long its creator has been gone.
     """
     if env_dir.is_symlink() or not env_dir.is_dir():
         return "is not a directory envman made"
@@ -465,6 +466,8 @@ def blocking_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> Optional
         return None if not any(env_dir.iterdir()) else "holds files but no envman marker"
     if marker.get("id") == record.id:
         return "already holds the registered environment"
+    if marker.get("replaces") != record.id:
+        return "holds another environment (its marker names another record)"
     if not creator_gone(marker):
         return f"being rebuilt by a running envman (pid {marker.get('pid')})"
     return None

@@ -28,7 +28,8 @@ ADVICE = {
     PYTHON_MISSING: "its base Python is gone: `envman recreate` rebuilds it",
     UNUSED: "not used for a long time: `envman prune` or just use it",
 }
-REQUIREMENTS_CHANGED_ADVICE = "a recorded requirements file changed since the last build: `envman recreate NAME`"
+REQUIREMENTS_CHANGED_ADVICE = ("a recorded requirements file changed since the last build: `envman recreate NAME` "
+                               "(for one that is gone, name the files to use: `-r FILE`)")
 
 
 def read_pyvenv_cfg(env_dir: str) -> Optional[Dict[str, str]]:

@@ -173,6 +173,22 @@ def linked_python(directory: Path, exe: Path) -> Path:
     return link
 
 
+def writer_once_read(fifo: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Open `fifo` for writing as soon as `proc` (pip, inside envman) opens it to read, and
+    so is provably blocked there; fail, never hang, if `proc` dies or never gets there."""
+    import errno
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds once someone reads
+        except OSError as exc:
+            assert exc.errno == errno.ENXIO, exc
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"nothing ever read {fifo}"
+        time.sleep(0.05)
+
+
 def entries(directory: Path) -> List[str]:
     """The names in a directory, sorted: what a store's `envs/` holds."""
     return sorted(p.name for p in directory.iterdir())

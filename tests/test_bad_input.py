@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_error, pyenv_pythons
+from conftest import assert_clean_error
 
 
 def nothing_created(home: Path) -> bool:

@@ -109,10 +109,15 @@ def test_run_passes_exit_status_and_environment(cli, project: Path, home: Path) 
     assert ran.code == 0 and "Python" in ran.out + ran.err
 
 
-def test_run_errors(cli, project: Path) -> None:
+def test_run_errors(cli, project: Path, tmp_path: Path) -> None:
     assert_clean_error(cli("run", "nope", "--", "python"), 3)
     assert cli("new", "r", "--without-pip", cwd=project).code == 0
     assert_clean_error(cli("run", "r", "--", "no-such-command-xyz"), 2)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    outside = cli("run", "r", "--", str(dangling))  # not the environment's fault
+    assert_clean_error(outside, 2)
+    assert "command not found" in outside.err
 
 
 def test_a_broken_environment_does_not_run_pythons_from_path(cli, tmp_path: Path, project: Path,

@@ -7,7 +7,6 @@ the order written: each starts from a working `web` and leaves one behind."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from typing import Dict, Optional
 import pytest
 
 from conftest import (Result, a_python, assert_clean_error, child_env, entries, envman_cmd,
-                      linked_python, pyenv_pythons, two_pythons)
+                      linked_python, pyenv_pythons, two_pythons, writer_once_read)
 
 
 def write_requirements(path: Path, wheelhouse: Path, *lines: str) -> None:
@@ -161,16 +160,7 @@ def start_blocked_recreate(shared: Shared, tmp_path: Path):
     os.mkfifo(fifo)
     write_requirements(shared.req, shared.wheelhouse, "tinypkg==1.0", "-r blocker.txt")
     proc = shared.popen("recreate", "web")
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds once pip reads it
-            break
-        except OSError as exc:
-            assert exc.errno == errno.ENXIO, exc
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "pip never reached the requirements file"
-        time.sleep(0.05)
+    writer = writer_once_read(fifo, proc)
     backups = [n for n in entries(shared.envs) if n.startswith(".backup-web-")]
     assert len(backups) == 1 and "web" in entries(shared.envs), "mid-build: old aside, new in place"
     return proc, writer, fifo

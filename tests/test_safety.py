@@ -18,7 +18,8 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import a_python, assert_clean_error, child_env, entries, envman_cmd
+from conftest import (a_python, assert_clean_error, child_env, entries, envman_cmd,
+                      writer_once_read)
 
 
 def tree(directory: Path) -> Dict[str, str]:
@@ -35,8 +36,7 @@ def start_blocked_recreate(project: Path, wheelhouse: Path, name: str):
     proc = subprocess.Popen([*envman_cmd(), "recreate", name], cwd=project, env=child_env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    writer = os.open(fifo, os.O_WRONLY)  # returns once pip opens the file to read it
-    return proc, writer
+    return proc, writer_once_read(fifo, proc)
 
 
 @pytest.fixture
@@ -221,3 +221,24 @@ def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(cli, tmp_
     assert entries(home / "envs") == [] and registry.load(store).find("held") is None
     with FileLock(str(store.lock_path)).acquire(timeout=0):  # and released afterwards
         pass
+
+
+def test_restoring_a_backup_never_clears_another_environment_in_its_place(cli, tmp_path: Path,
+                                                                        home: Path) -> None:
+    """Only a killed rebuild *of this record* may be cleared to put its backup back: a whole
+    other environment moved into the path (its marker names another record, its creator
+    long gone) is left alone with everything in it."""
+    other_home = tmp_path / "other-home"
+    project = tmp_path / "p"
+    project.mkdir()
+    assert cli("new", "X", "--without-pip", cwd=project).code == 0
+    assert cli("new", "Y", "--without-pip", cwd=project, env={"ENVMAN_HOME": str(other_home)}).code == 0
+    envs = home / "envs"
+    os.rename(envs / "X", envs / ".backup-X-deadbeef")  # what a kill -9 during recreate leaves
+    os.rename(other_home / "envs" / "Y", envs / "X")  # a ready environment of another record
+    (envs / "X" / "precious.txt").write_text("mine")
+    for attempt in (("doctor", "--fix"), ("recreate", "X")):
+        result = cli(*attempt, cwd=project)
+        assert result.code != 0, result
+        assert (envs / "X" / "precious.txt").read_text() == "mine", attempt
+        assert (envs / ".backup-X-deadbeef" / "pyvenv.cfg").is_file(), attempt
