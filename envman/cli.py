@@ -484,13 +484,13 @@ def recreate(
         raise UsageError("--broken goes with --all", hint="envman recreate --all --broken")
     if every and requirement:
         raise UsageError("-r applies to one environment; it cannot go with --all")
-    store, config = _store(), _config()
+    store = _store()
     options = rebuilding.RecreateOptions(python=python, quiet=quiet,
                                          requirements=requirement if requirement else None)
     if name is not None:
-        _recreated_lines(rebuilding.recreate(store, config, _find(store, name), options))
+        _recreated_lines(rebuilding.recreate(store, _find(store, name), options))
         return
-    outcomes = rebuilding.recreate_all(store, config, options, broken, _recreate_summary)
+    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary)
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)

@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from envman import registry
 from envman.ages import now
-from envman.config import Config
 from envman.envs import creator_gone, install, make_venv, requirement_files
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.installed import Distribution, distributions
@@ -65,7 +64,7 @@ class Outcome:
     skipped: Optional[str] = None
 
 
-def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateOptions,
+def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
              finder: Optional[Finder] = None) -> Recreated:
     """Rebuild `record`'s environment in place; on any failure the old one is back."""
     if record.adopted:
@@ -117,7 +116,7 @@ def recreate(store: Store, config: Config, record: EnvRecord, options: RecreateO
     return Recreated(record, new, source, tuple(pins), tuple(lost), restored)
 
 
-def recreate_all(store: Store, config: Config, options: RecreateOptions, broken_only: bool,
+def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
                  on_done: Callable[[Outcome], None], finder: Optional[Finder] = None) -> List[Outcome]:
     """`recreate` every environment (or only the broken ones), going on past failures.
 
@@ -135,7 +134,7 @@ def recreate_all(store: Store, config: Config, options: RecreateOptions, broken_
             outcome = Outcome(record, skipped="adopted (envman did not create it), not rebuilt")
         else:
             try:
-                outcome = Outcome(record, done=recreate(store, config, record, options, finder))
+                outcome = Outcome(record, done=recreate(store, record, options, finder))
             except EnvmanError as exc:
                 outcome = Outcome(record, error=exc)
         outcomes.append(outcome)
