@@ -558,12 +558,12 @@ def activate(
         say(f"envman: warning: {record.name!r} is broken: its base Python is gone; "
             f"`envman recreate {record.name}` rebuilds it")
     changes = activation(record)
-    if chosen is None:
-        text = json.dumps(changes.to_json(), indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = chosen.activate(changes, os.environ)
+    text = None if chosen is None else chosen.activate(changes, os.environ)  # may refuse: before the stamp
     store.touch_used(record)
-    sys.stdout.write(text)
+    if text is None:
+        _print_json(changes.to_json())
+    else:
+        sys.stdout.write(text)
 
 
 @app.command()
@@ -589,7 +589,8 @@ def _on_sigterm(signum: int, frame: Any) -> NoReturn:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Console-script entry point."""
+    """The typer CLI; `envman.__main__.main` (the console script) calls it for everything
+    but the completion set-up it answers itself."""
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
