@@ -38,9 +38,3 @@ class NotFound(EnvmanError):
     """No such environment, or none for this project (status 3)."""
 
     exit_code = 3
-
-
-class Interrupted(EnvmanError):
-    """Stopped by a signal; whatever was half-done has been undone (status 130)."""
-
-    exit_code = 130

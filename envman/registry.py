@@ -282,7 +282,3 @@ def save_locked(store: Store, registry: Registry) -> None:
     except OSError as exc:
         raise RegistryError(f"cannot write {store.registry_path}: {exc.strerror}") from exc
     _write_snapshot(store, _identity(store), registry)
-
-
-def records_for_project(registry: Registry, project: str) -> List[EnvRecord]:
-    return [r for r in registry if r.project == project]
