@@ -17,7 +17,7 @@ from envman import registry
 from envman.errors import EnvmanError, OperationFailed, RegistryError
 from envman.models import EnvRecord, is_valid_name
 from envman.registry import Registry
-from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store
+from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store, creator_gone
 
 Repair = Callable[[], str]  # performs the fix, returns what it did
 
@@ -141,7 +141,6 @@ def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:
 def _rebuilding(store: Store, record: EnvRecord, env_dir: Path) -> Optional[Finding]:
     """A `recreate` of an environment whose directory was missing: running, or killed."""
     from envman import recreate as rebuilding
-    from envman.envs import creator_gone
 
     marker = rebuilding.rebuild_marker(store, env_dir, record)
     if marker is None:
@@ -256,8 +255,6 @@ def _unregistered(store: Store, current: Registry, entry: Path) -> Finding:
         def discard() -> str:
             store.remove_env_dir(entry)
             return "deleted"
-
-        from envman.envs import creator_gone
 
         if creator_gone(marker):
             return Finding("abandoned", str(entry), "left by an `envman new` that was killed", discard)

@@ -10,11 +10,10 @@ environment visible, so a failure at any point leaves no record and no directory
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from envman import registry
 from envman.ages import now
@@ -25,7 +24,7 @@ from envman.interpreters import Finder, Interpreter, resolve
 from envman.models import EnvRecord, Requirement, check_name, name_from_directory
 from envman.registry import Registry
 from envman.runner import clean_environ, run
-from envman.store import Store, env_python, scripts_dir
+from envman.store import Store, creator_gone, env_python, scripts_dir
 
 VENV_TIMEOUT = 600.0
 
@@ -189,20 +188,6 @@ def _clear_abandoned(store: Store, env_dir: Path) -> bool:
         return False
     store.remove_env_dir(env_dir)
     return True
-
-
-def creator_gone(marker: Mapping[str, object]) -> bool:
-    """Whether the process that wrote a 'creating' marker is provably no longer running."""
-    pid = marker.get("pid")
-    if marker.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
-        return False  # cannot tell: assume it is still working
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _discard(store: Store, record: EnvRecord) -> None:

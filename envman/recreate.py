@@ -26,13 +26,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from envman import registry
 from envman.ages import now
-from envman.envs import creator_gone, install, make_venv, requirement_files
+from envman.envs import install, make_venv, requirement_files
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.installed import Distribution, distributions
 from envman.interpreters import Finder, Interpreter
 from envman.models import EnvRecord, Requirement, is_valid_name
 from envman.registry import Registry
-from envman.store import BACKUP_PREFIX, Store
+from envman.store import BACKUP_PREFIX, Store, creator_gone
 
 
 @dataclass(frozen=True)

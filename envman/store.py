@@ -27,6 +27,22 @@ TRASH_PREFIX = ".trash-"
 BACKUP_PREFIX = ".backup-"
 
 
+def creator_gone(marker: Mapping[str, object]) -> bool:
+    """Whether the process that wrote a 'creating' marker is provably no longer running."""
+    import socket  # only when a marker is judged: `ls` imports this module
+
+    pid = marker.get("pid")
+    if marker.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False  # cannot tell: assume it is still working
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class UnsafeToDelete(EnvmanError):
     """envman cannot prove it owns a directory, so it refuses to delete it (status 1)."""
 
@@ -172,8 +188,6 @@ class Store:
             raise refuse(f"it holds no envman marker ({MARKER_NAME})")
         if marker.get("id") != record.id:
             if marker.get("state") == "creating" and marker.get("replaces") == record.id:
-                from envman.envs import creator_gone
-
                 if not creator_gone(marker):
                     raise UnsafeToDelete(
                         f"refusing to delete {record.path!r}: {record.name!r} is being rebuilt "
