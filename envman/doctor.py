@@ -228,10 +228,9 @@ def _backup(store: Store, current: Registry, entry: Path) -> Finding:
         blocker = (rebuilding.blocking_rebuild(store, env_dir, record)
                    if os.path.lexists(env_dir) else None)
         if blocker is not None:
-            running = "running envman" in blocker
-            return Finding("recreate-in-progress" if running else "interrupted-recreate",
-                           backup.name, detail if not running else f"the old environment waits in {entry}",
-                           advice=f"left alone: {env_dir} {blocker}")
+            return Finding("recreate-in-progress" if blocker.running else "interrupted-recreate",
+                           backup.name, f"the old environment waits in {entry}" if blocker.running else detail,
+                           advice=f"left alone: {env_dir} {blocker.reason}")
         return Finding("interrupted-recreate", backup.name, detail,
                        lambda: rebuilding.restore(store, backup))
     if rebuilding.superseded(store, current, backup):

@@ -241,7 +241,7 @@ def _begin(store: Store, current: Registry, old: EnvRecord, new: EnvRecord,
     env_dir = Path(old.path)
     _same_record(current, old)
     if os.path.lexists(env_dir) and _abandoned_rebuild(store, env_dir, old):
-        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        _remove_half_built(store, env_dir, old.id)
     if os.path.lexists(env_dir):
         store.check_owned(old)  # again: nothing may have changed since the first check
         try:
@@ -298,7 +298,7 @@ def clear_abandoned(store: Store, record: EnvRecord) -> str:
         env_dir = _check_place(store, record)
         if not _abandoned_rebuild(store, env_dir, record):
             raise OperationFailed(f"{env_dir} changed meanwhile; left alone")
-        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        _remove_half_built(store, env_dir, record.id)
         return current
 
     registry.update(store, clear)
@@ -329,7 +329,7 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> Non
         if present is not None and present.id == new.id:
             committed.append(True)  # the swap was saved before the failure: the new one stands
             return current
-        _remove_half_built(store, env_dir, new.id)
+        _remove_half_built(store, env_dir, old.id, new.id)
         if _is_backup_of(store, backup, old.id):
             os.rename(backup, env_dir)
         return current
@@ -342,11 +342,14 @@ def _rollback(store: Store, old: EnvRecord, new: EnvRecord, backup: Path) -> Non
         pass
 
 
-def _remove_half_built(store: Store, env_dir: Path, new_id: str) -> None:
+def _remove_half_built(store: Store, env_dir: Path, old_id: str, new_id: Optional[str] = None) -> None:
+    """Remove what stands at the path if it is a rebuild of record `old_id` (and, given
+    `new_id`, that very rebuild), or an empty directory a killed rebuild had just made."""
     if not os.path.lexists(env_dir) or env_dir.is_symlink():
         return
     marker = store.read_marker(env_dir)
-    if marker is not None and marker.get("id") == new_id:
+    if (marker is not None and marker.get("replaces") == old_id
+            and (new_id is None or marker.get("id") == new_id)):
         store.remove_env_dir(env_dir)
     elif marker is None and env_dir.is_dir() and not any(env_dir.iterdir()):
         env_dir.rmdir()  # made, killed before its marker was written
@@ -436,12 +439,11 @@ def _restore_locked(store: Store, current: Registry, backup: Backup,
     if os.path.lexists(env_dir):
         live = blocking_rebuild(store, env_dir, record)
         if live is not None:
-            waiting = "running envman" in live
             raise OperationFailed(
-                f"cannot put back {backup.path}: {env_dir} {live}",
-                hint="wait for it to finish, then try again" if waiting else
+                f"cannot put back {backup.path}: {env_dir} {live.reason}",
+                hint="wait for it to finish, then try again" if live.running else
                 "nothing was changed; move one of the two out of the store")
-        _remove_half_built(store, env_dir, _marker_id(store, env_dir))
+        _remove_half_built(store, env_dir, record.id)
         if cleared is not None:
             cleared.append(True)
     try:
@@ -451,7 +453,15 @@ def _restore_locked(store: Store, current: Registry, backup: Backup,
     return current
 
 
-def blocking_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> Optional[str]:
+@dataclass(frozen=True)
+class Blocker:
+    """Why the directory at an environment's path must not be cleared."""
+
+    reason: str  # completes "<path> ..."
+    running: bool = False  # a live envman is rebuilding it: wait, rather than intervene
+
+
+def blocking_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> Optional[Blocker]:
     """Why the directory at the environment's path must not be cleared, or None if it may.
 
     It may when it is empty, or when it is a rebuild of this very record (its marker
@@ -459,23 +469,17 @@ def blocking_rebuild(store: Store, env_dir: Path, record: EnvRecord) -> Optional
     another environment, however long its creator has been gone.
     """
     if env_dir.is_symlink() or not env_dir.is_dir():
-        return "is not a directory envman made"
+        return Blocker("is not a directory envman made")
     marker = store.read_marker(env_dir)
     if marker is None:
-        return None if not any(env_dir.iterdir()) else "holds files but no envman marker"
+        return None if not any(env_dir.iterdir()) else Blocker("holds files but no envman marker")
     if marker.get("id") == record.id:
-        return "already holds the registered environment"
+        return Blocker("already holds the registered environment")
     if marker.get("replaces") != record.id:
-        return "holds another environment (its marker names another record)"
+        return Blocker("holds another environment (its marker names another record)")
     if not creator_gone(marker):
-        return f"being rebuilt by a running envman (pid {marker.get('pid')})"
+        return Blocker(f"being rebuilt by a running envman (pid {marker.get('pid')})", running=True)
     return None
-
-
-def _marker_id(store: Store, env_dir: Path) -> str:
-    marker: Optional[Dict[str, Any]] = store.read_marker(env_dir)
-    value = marker.get("id") if marker else None
-    return value if isinstance(value, str) else ""
 
 
 def superseded(store: Store, current: Registry, backup: Backup) -> bool:
