@@ -168,21 +168,16 @@ def _write_names_index(store: Store, identity: List[int], registry: Registry) ->
 
 
 def names_for_completion(store: Store) -> List[str]:
-    """Every registered name, rewriting the names index if it does not match the registry.
+    """Every registered name, writing the names index afresh.
 
-    Completion's slow path: `load` rewrites the index only when it parses the TOML, so
-    a valid snapshot with a missing index (deleted cache file, older envman) is mended here.
+    Completion's slow path, taken only when the index is missing or stale: `load`
+    rewrites the index only when it parses the TOML, so a valid snapshot with a missing
+    index (deleted cache file, older envman) is mended here.
     """
     identity = _identity(store)
     registry = load(store)
-    if identity is not None and _identity(store) == identity:
-        try:
-            with open(store.cache / NAMES_INDEX_NAME, encoding="utf-8") as handle:
-                current = handle.readline() == names_index_line(identity) + "\n"
-        except (OSError, ValueError):
-            current = False
-        if not current:  # `load` just wrote it when it had to parse the TOML
-            _write_names_index(store, identity, registry)
+    if identity is not None and _identity(store) == identity:  # not replaced meanwhile
+        _write_names_index(store, identity, registry)
     return [r.name for r in registry]
 
 
