@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Union
 
+from envman import checkpoints
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -26,6 +28,7 @@ def write_atomic(path: PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        checkpoints.reached(f"write:{target.name}")
         os.replace(tmp, target)
     except BaseException:
         try:
