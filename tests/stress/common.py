@@ -177,7 +177,8 @@ def tree_digest(directory: Path) -> Dict[str, str]:
 def tree_shape(home: Path) -> Dict[str, str]:
     """What a rejected command must leave unchanged: names, types, sizes, registry bytes.
 
-    The cache directory is left out (a cache may be refreshed by any command)."""
+    The cache directory and the (empty) lock file are left out: any command may refresh
+    a cache or create the lock it takes."""
     out: Dict[str, str] = {}
     if not os.path.lexists(home):
         return {"": "absent"}
@@ -189,7 +190,7 @@ def tree_shape(home: Path) -> Dict[str, str]:
         for name in dirnames + filenames:
             p = os.path.join(dirpath, name)
             rel = os.path.relpath(p, home)
-            if rel == "cache":
+            if rel in ("cache", "registry.toml.lock"):  # cache and lock file: infrastructure
                 continue
             st = os.lstat(p)
             if os.path.islink(p):
