@@ -77,7 +77,7 @@ POINTS: Dict[str, Sequence[str]] = {
     "save": ("write:registry.toml",),
 }
 # Rough run time of each operation here (s): random kills land within it.
-SPAN = {"new": 0.45, "recreate": 0.8, "rm": 0.4, "prune": 0.45, "save": 0.45}
+SPAN = {"new": 0.3, "recreate": 0.6, "rm": 0.3, "prune": 0.35, "save": 0.3}
 
 
 def _kill_setup(root: Root, op: str) -> Tuple[str, ...]:
@@ -165,8 +165,8 @@ def kills(ws: Workspace, rng: random.Random, trials: int,
             else:
                 proc.communicate()
                 fig.note("random: finished before the kill")
-        problems = _kill_outcome(root, op, before)
-        problems = invariants(root) + problems
+        problems = invariants(root)  # doctor --fix first: the outcome is judged after repair
+        problems += _kill_outcome(root, op, before)
         for problem in problems:
             fig.add(label, problem, repro)
         ws.discard(root)
