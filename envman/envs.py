@@ -1,10 +1,10 @@
 """Creating and removing environments, and the environment a command runs in.
 
-`create` is a pipeline of small steps, each undone if a later one fails:
-validate every input -> choose the interpreter -> reserve the name (a directory made
-under the registry lock, holding a marker that says 'creating') -> `python -m venv`
--> install the requirements -> mark 'ready' -> register. Only the last step makes the
-environment visible, so a failure at any point leaves no record and no directory.
+`create` validates every input and chooses the interpreter, then hands the rest to the
+one build transaction (`envman.building`): reserve the name -> `python -m venv` ->
+install the requirements -> verify -> mark 'ready' and register, or undo. Only the
+last step makes the environment visible, so a failure at any point leaves no record
+and no directory.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from envman import registry
+from envman import building, registry
 from envman.ages import now
 from envman.config import Config
-from envman.errors import EnvmanError, OperationFailed, UsageError
+from envman.errors import UsageError
 from envman.fsutil import sha256_file
 from envman.interpreters import Finder, Interpreter, resolve
 from envman.models import EnvRecord, Requirement, check_name, name_from_directory
 from envman.registry import Registry
 from envman.runner import clean_environ, run
-from envman.store import Store, creator_gone, env_python, scripts_dir
+from envman.store import Store, env_python, scripts_dir
 
 VENV_TIMEOUT = 600.0
 
@@ -129,76 +129,19 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
         without_pip=options.without_pip,
         prompt=options.prompt,
     )
-    _reserve(store, record)
-    try:
-        build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet)
-        store.write_marker(env_dir, record, "ready")
-        registry.update(store, lambda current: _register(current, record))
-    except BaseException:
-        _discard(store, record)
-        raise
+    building.build(store, record,
+                   lambda: build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet))
     return Created(record, interpreter, source)
 
 
 def _check_name_free(current: Registry, name: str) -> None:
+    """Asked early, before the interpreter search; the build asks again under the lock."""
     existing = current.find(name)
     if existing is not None:
         raise UsageError(
             f"an environment named {existing.name!r} already exists (project {existing.project})",
             hint="choose another name: envman new NAME",
         )
-
-
-def _register(current: Registry, record: EnvRecord) -> Registry:
-    _check_name_free(current, record.name)
-    return current.with_record(record)
-
-
-def _reserve(store: Store, record: EnvRecord) -> None:
-    """Claim the name: under the registry lock, the name is unregistered and its directory
-    is made exclusively, so two `new` runs can never build into the same directory."""
-    env_dir = Path(record.path)
-
-    def claim(current: Registry) -> Registry:
-        _check_name_free(current, record.name)
-        store.envs_dir.mkdir(parents=True, exist_ok=True)
-        clash = [n for n in os.listdir(store.envs_dir) if n.lower() == record.name.lower()]
-        for leftover in clash:
-            if not _clear_abandoned(store, store.envs_dir / leftover):
-                raise UsageError(
-                    f"{store.envs_dir / leftover} already exists but is not registered",
-                    hint="move it away, or let `envman doctor` examine it",
-                )
-        try:
-            env_dir.mkdir()
-        except OSError as exc:
-            raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from exc
-        store.write_marker(env_dir, record, "creating")
-        return current  # unchanged: the record is registered only once complete
-
-    registry.update(store, claim)
-
-
-def _clear_abandoned(store: Store, env_dir: Path) -> bool:
-    """Remove a directory left by a `new` that was killed, if provably so; True if removed."""
-    marker = store.read_marker(env_dir)
-    if env_dir.is_symlink() or marker is None or marker.get("state") != "creating":
-        return False
-    if not creator_gone(marker):
-        return False
-    store.remove_env_dir(env_dir)
-    return True
-
-
-def _discard(store: Store, record: EnvRecord) -> None:
-    """Undo a failed creation: remove the directory if it is still the one we made."""
-    env_dir = Path(record.path)
-    marker = store.read_marker(env_dir)
-    if marker is not None and marker.get("id") == record.id and not env_dir.is_symlink():
-        try:
-            store.remove_env_dir(env_dir)
-        except EnvmanError:
-            pass  # the original failure is what the person needs to hear about
 
 
 def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path],

@@ -212,7 +212,8 @@ def load(store: Store) -> Registry:
 
 
 @contextmanager
-def _locked(store: Store) -> Iterator[None]:
+def locked(store: Store) -> Iterator[None]:
+    """Hold the registry lock: no other envman writes the registry or the store meanwhile."""
     from filelock import FileLock, Timeout
 
     try:
@@ -237,7 +238,7 @@ def update(store: Store, change: Callable[[Registry], Registry],
     the save and still under the lock (say, a rename that must follow the record's
     removal with no other envman in between). Returns the saved registry.
     """
-    with _locked(store):
+    with locked(store):
         raw = _read_bytes(store)
         current = Registry() if raw is None else _parse(store, raw)
         changed = change(current)
@@ -253,7 +254,7 @@ def rebuild(store: Store, records: Iterable[EnvRecord]) -> Optional[Path]:
 
     For `doctor --fix` only: returns where the old file went, if there was one.
     """
-    with _locked(store):
+    with locked(store):
         aside = None
         if os.path.lexists(store.registry_path):
             stamp = now().strftime("%Y%m%dT%H%M%SZ")
