@@ -210,12 +210,12 @@ def commit(store: Store, reservation: Reservation) -> None:
 
     def register(current: Registry) -> Registry:
         present = current.find(record.name)
-        if present is not None and present.id == record.id:
-            return current  # someone (a `doctor --fix`) registered it from its marker
-        if old is None and present is not None:
+        # Registered already by someone else (a person, an older doctor) from its marker: keep it.
+        ours = present is not None and present.id == record.id
+        if old is None and present is not None and not ours:
             raise UsageError(f"an environment named {present.name!r} was registered meanwhile "
                              f"(project {present.project})", hint="choose another name")
-        if old is not None:
+        if old is not None and not ours:
             _still_registered(current, old)
         found = markers.read(reservation.path)
         if found is None or found.id != record.id or not markers.mine(found):
@@ -224,7 +224,7 @@ def commit(store: Store, reservation: Reservation) -> None:
             record.id, record.name, MarkerState.READY, record.to_dict(),
             replaces=old.id if old is not None else None))
         checkpoints.reached("ready")
-        return current.with_record(record)
+        return current if ours else current.with_record(record)
 
     registry.update(store, register)
 
