@@ -93,7 +93,8 @@ def _remove_one(store: Store, record: EnvRecord, delete_adopted: bool) -> Option
             raise OperationFailed(f"environment {record.name!r} changed while removing it",
                                   hint="run the command again")
         if not outside:
-            building.restore_backup(store, record)
+            if lifecycle.place_of(store, record) is not None:
+                building.restore_backup(store, record)  # a killed `recreate`'s: it goes too
             found.append(_check(store, record))
         elif delete_adopted and os.path.lexists(record.path):
             _adopted_deletable(record)  # again: nothing may have changed meanwhile
