@@ -276,3 +276,33 @@ def test_doctor_never_deletes_a_killed_build_that_holds_files_but_no_pyvenv_cfg(
     (env / "notes.txt").write_text("mine")
     cli("doctor", "--fix")
     assert (env / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("full", ["before the marker", "during the build"])
+def test_a_full_disk_leaves_nothing_under_the_name(cli, tmp_path: Path, project: Path,
+                                                   full: str) -> None:
+    root = tmp_path / "small-root"
+    root.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        env = {"ENVMAN_HOME": str(root)}
+        assert cli("ls", env=env).code == 0
+        if full == "before the marker":
+            (root / "envs").mkdir()
+            with open(root / "filler", "wb") as handle:
+                try:
+                    while True:
+                        handle.write(b"\0" * 65536)
+                except OSError:
+                    pass
+        made = cli("new", "web", *(["--without-pip"] if full == "before the marker" else []),
+                   "-q", cwd=project, env=env)
+        assert_clean_error(made, 1, after_tool_output=True)
+        assert entries(root / "envs") == []
+        assert cli("ls", "--json", env=env).out.strip() == "[]"
+        (root / "filler").unlink(missing_ok=True)
+        assert cli("doctor", env=env).code == 0
+    finally:
+        subprocess.run(["umount", "-l", str(root)])
