@@ -76,6 +76,11 @@ def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = Non
     env_dir = Path(record.path)
     try:
         store.envs_dir.mkdir(parents=True, exist_ok=True)
+        if os.path.islink(store.envs_dir):
+            raise lifecycle.NotOurs(f"{store.envs_dir} is a symbolic link; envman builds "
+                                    "only in a store it can prove is its own",
+                                    hint="replace the link with a directory (or set ENVMAN_HOME "
+                                         "to the real place)")
         staging = store.envs_dir / f"{lifecycle.NEW_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         os.mkdir(staging)
     except OSError as exc:

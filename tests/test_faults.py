@@ -306,3 +306,18 @@ def test_a_full_disk_leaves_nothing_under_the_name(cli, tmp_path: Path, project:
         assert cli("doctor", env=env).code == 0
     finally:
         subprocess.run(["umount", "-l", str(root)])
+
+
+def test_nothing_is_built_or_deleted_through_a_linked_envs_directory(cli, home: Path, project: Path,
+                                                                     canary: Path) -> None:
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    os.rename(home / "envs" / "web", canary / "web")
+    (home / "envs").rmdir()
+    (home / "envs").symlink_to(canary)
+    before = sorted(p.name for p in canary.iterdir())
+    for args in (["new", "other", "--without-pip"], ["rm", "web", "--yes"], ["recreate", "web"],
+                 ["doctor", "--fix"], ["prune", "--yes"]):
+        result = cli(*args, cwd=project)
+        assert (result.code != 0 or args[0] == "prune") and "Traceback" not in result.err, (args, result)
+        assert sorted(p.name for p in canary.iterdir()) == before, args
+        assert (canary / "web" / "pyvenv.cfg").is_file(), args
