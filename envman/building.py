@@ -239,11 +239,13 @@ def undo(store: Store, reservation: Reservation) -> None:
     remove this process's own build and put the backup back, unless the record was
     already saved. Whatever cannot be undone now is left for `doctor --fix`."""
     trash: List[lifecycle.Trash] = []
+    committed: List[bool] = []
 
     def revert(current: Registry) -> Registry:
         present = current.find(reservation.record.name)
         if present is not None and present.id == reservation.record.id:
-            return current  # committed before the failure: the new one stands
+            committed.append(True)  # saved before the failure: the new one stands
+            return current
         own = _own_build(reservation)
         if own is not None:
             aside = lifecycle.set_aside(own)
@@ -257,6 +259,8 @@ def undo(store: Store, reservation: Reservation) -> None:
         registry.update(store, revert)
         for aside in trash:
             aside.finish()
+        if committed:
+            drop_backup(store, reservation)
     except BaseException:  # a second Ctrl-C, a full disk: doctor finishes it
         pass
 
