@@ -72,8 +72,45 @@ def build(store: Store, record: EnvRecord, steps: Callable[[], None],
 
 
 def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = None) -> Reservation:
-    """Claim `envs/NAME` for `record`, its marker already inside (see the module's doc)."""
+    """Claim `envs/NAME` for `record`, its marker already inside (see the module's doc).
+
+    All of it under the registry lock, so that a lock that cannot be taken (a read-only
+    root, say) leaves nothing behind, not even `envs/`.
+    """
     env_dir = Path(record.path)
+    backups: List[Path] = []
+    staged: List[Path] = []
+
+    def claim(current: Registry) -> Registry:
+        # Asked first: an unusable name or path must not cost a directory.
+        if replaces is None:
+            _name_free(store, current, record, check_store=False)
+        else:
+            _still_registered(current, replaces)
+        staging = _stage(store, record, replaces)
+        staged.append(staging)
+        if replaces is None:
+            _name_free(store, current, record)
+        else:
+            backups.extend(_clear_for_rebuild(store, replaces))
+        try:
+            os.rename(staging, env_dir)
+        except OSError as exc:
+            raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from None
+        checkpoints.reached("reserve")
+        return current  # unchanged: the record is registered only once complete
+
+    try:
+        registry.update(store, claim)
+    except BaseException:
+        for staging in staged:
+            _drop_staging(staging)
+        raise
+    return Reservation(record, replaces, backups[0] if backups else None)
+
+
+def _stage(store: Store, record: EnvRecord, replaces: Optional[EnvRecord]) -> Path:
+    """`envs/.new-PID-HEX` holding the 'creating' marker: the reservation before it is named."""
     try:
         store.envs_dir.mkdir(parents=True, exist_ok=True)
         if os.path.islink(store.envs_dir):
@@ -84,37 +121,20 @@ def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = Non
         staging = store.envs_dir / f"{lifecycle.NEW_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         os.mkdir(staging)
     except OSError as exc:
-        raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from None
-    backups: List[Path] = []
+        raise OperationFailed(f"cannot create {record.path}: {exc.strerror}") from None
     try:
-        try:
-            markers.write(staging, markers.for_this_process(
-                record.id, record.name, MarkerState.CREATING, record.to_dict(),
-                replaces=replaces.id if replaces is not None else None))
-        except OSError as exc:
-            raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from None
-
-        def claim(current: Registry) -> Registry:
-            if replaces is None:
-                _name_free(store, current, record)
-            else:
-                _still_registered(current, replaces)
-                backups.extend(_clear_for_rebuild(store, replaces))
-            try:
-                os.rename(staging, env_dir)
-            except OSError as exc:
-                raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from None
-            checkpoints.reached("reserve")
-            return current  # unchanged: the record is registered only once complete
-
-        registry.update(store, claim)
-    except BaseException:
+        markers.write(staging, markers.for_this_process(
+            record.id, record.name, MarkerState.CREATING, record.to_dict(),
+            replaces=replaces.id if replaces is not None else None))
+    except BaseException as exc:
         _drop_staging(staging)
+        if isinstance(exc, OSError):
+            raise OperationFailed(f"cannot create {record.path}: {exc.strerror}") from None
         raise
-    return Reservation(record, replaces, backups[0] if backups else None)
+    return staging
 
 
-def _name_free(store: Store, current: Registry, record: EnvRecord) -> None:
+def _name_free(store: Store, current: Registry, record: EnvRecord, check_store: bool = True) -> None:
     """Under the lock: the name is unregistered, and nothing of value stands at its path
     (nor at a path differing only in case, which is the same on some file systems)."""
     existing = current.find(record.name)
@@ -122,6 +142,8 @@ def _name_free(store: Store, current: Registry, record: EnvRecord) -> None:
         raise UsageError(
             f"an environment named {existing.name!r} already exists (project {existing.project})",
             hint="choose another name: envman new NAME")
+    if not check_store or not store.envs_dir.is_dir():
+        return
     try:
         clashes = [store.envs_dir / n for n in os.listdir(store.envs_dir)
                    if n.lower() == record.name.lower()]

@@ -10,6 +10,7 @@ and no directory.
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from envman.ages import now
 from envman.config import Config
 from envman.errors import UsageError
 from envman.fsutil import sha256_file
+from envman.inputs import check_path, check_text
 from envman.interpreters import Finder, Interpreter, resolve
 from envman.models import EnvRecord, Requirement, check_name, name_from_directory
 from envman.registry import Registry
@@ -53,10 +55,17 @@ class Created:
 
 def project_dir(path: Optional[Path]) -> Path:
     """The project directory, absolute and with symbolic links resolved; it must exist."""
-    chosen = Path(os.path.realpath(os.path.expanduser(str(path)) if path else os.getcwd()))
-    if not chosen.exists():
-        raise UsageError(f"project directory {str(path)!r} does not exist")
-    if not chosen.is_dir():
+    given = os.path.expanduser(str(path)) if path is not None else os.getcwd()
+    check_path(given, "the project path")
+    chosen = Path(os.path.realpath(given))
+    check_path(str(chosen), "the project path")
+    try:
+        st = os.stat(chosen)
+    except FileNotFoundError:
+        raise UsageError(f"project directory {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"project directory {str(path)!r} cannot be used: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise UsageError(f"project {str(path)!r} is not a directory")
     return chosen
 
@@ -66,6 +75,8 @@ def requirement_files(paths: Sequence[Path], project: Path) -> List[Tuple[Path, 
     found: List[Tuple[Path, Requirement]] = []
     for given in paths:
         full = Path(os.path.abspath(os.path.expanduser(str(given))))
+        check_path(str(full), f"the requirements file path {str(given)!r}")
+        check_path(os.path.realpath(full), f"the requirements file path {str(given)!r}")
         if not full.exists():
             raise UsageError(f"requirements file {str(given)!r} does not exist")
         if not full.is_file():
@@ -107,12 +118,15 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
     reqs = requirement_files(options.requirements, project)
     if options.without_pip and reqs:
         raise UsageError("-r needs pip in the environment; drop --without-pip")
-    if options.prompt is not None and any(ord(c) < 32 for c in options.prompt):
-        raise UsageError("--prompt must not contain control characters such as a newline")
+    if options.prompt is not None:
+        check_text(options.prompt, "--prompt")
+        if any(ord(c) < 32 for c in options.prompt):
+            raise UsageError("--prompt must not contain control characters such as a newline")
     _check_name_free(registry.load(store), name)
 
     finder = finder or Finder(store.cache)
     interpreter, source = resolve(finder, options.python, project, config.default_python)
+    check_text(interpreter.executable, "the interpreter's path")
     moment = now()
     record = EnvRecord(
         name=name,

@@ -130,7 +130,8 @@ def place_of(store: Store, record: EnvRecord) -> Optional[Path]:
     """The store's directory for `record`, if its recorded path is that directory.
 
     A record written while the data root was spelled another way (through a symbolic
-    link to it, say) still names the same directory: it is compared by real path.
+    link to it, or a bind mount) still names the same directory: it is compared by real
+    path, then by device and inode.
     """
     if not is_valid_name(record.name) or not os.path.isabs(record.path):
         return None
@@ -138,8 +139,15 @@ def place_of(store: Store, record: EnvRecord) -> Optional[Path]:
     if record.path == str(canonical):
         return canonical
     parent, base = os.path.split(record.path)
-    if base == record.name and os.path.realpath(parent) == str(store.envs_dir):
+    if base != record.name:
+        return None
+    if os.path.realpath(parent) == str(store.envs_dir):
         return canonical
+    try:  # the same directory reached another way (a bind mount, say)
+        if os.path.samestat(os.stat(parent), os.stat(store.envs_dir)):
+            return canonical
+    except OSError:
+        pass
     return None
 
 

@@ -9,7 +9,6 @@ read here and only here, into a typed `Marker`; everything else asks
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from enum import Enum
@@ -17,12 +16,12 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from envman.fsutil import tomllib, write_atomic
+from envman.models import ID_RE
 
 MARKER_NAME = ".envman-marker.toml"
 MARKER_VERSION = 1
 # Far more than any marker needs; a bigger file is not one envman wrote.
 MARKER_MAX_BYTES = 256 * 1024
-_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 class MarkerState(Enum):
@@ -153,9 +152,9 @@ def _from_document(doc: Mapping[str, Any]) -> Optional[Marker]:
     except ValueError:
         return None
     if (version != MARKER_VERSION or pid is None or not isinstance(host, str)
-            or not isinstance(record_id, str) or not _ID_RE.match(record_id)
+            or not isinstance(record_id, str) or not ID_RE.match(record_id)
             or not isinstance(name, str) or not isinstance(record, dict)
-            or (replaces is not None and not (isinstance(replaces, str) and _ID_RE.match(replaces)))
+            or (replaces is not None and not (isinstance(replaces, str) and ID_RE.match(replaces)))
             or (started is not None and integer(started) is None)):
         return None
     return Marker(id=record_id, name=name, state=state, pid=pid, host=host,

@@ -220,14 +220,21 @@ def locked(store: Store) -> Iterator[None]:
         store.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
+    lock = FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT)
     try:
-        with FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT):
-            yield
+        lock.acquire()
     except Timeout:
         raise RegistryError(
             f"another envman has held the registry lock for {LOCK_TIMEOUT:.0f} s",
             hint=f"if no envman is running, the lock file {store.lock_path} is stale: remove it",
         ) from None
+    except OSError as exc:  # a read-only root, a directory where the lock file goes
+        raise RegistryError(f"cannot lock the registry: {store.lock_path}: {exc.strerror or exc}",
+                            hint="the data root must be writable, and the lock a plain file") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def update(store: Store, change: Callable[[Registry], Registry],

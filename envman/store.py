@@ -67,13 +67,20 @@ class Store:
     # -- time of use ---------------------------------------------------------------
 
     def touch_used(self, record: EnvRecord) -> None:
-        """Record a use by touching a per-environment stamp: no registry rewrite, no lock."""
+        """Record a use by touching a per-environment stamp: no registry rewrite, no lock.
+
+        Best effort: on a read-only or full data root the environment is still used,
+        only its age in `ls` is not refreshed.
+        """
         stamp = self.used_stamp(record.id)
         try:
-            stamp.touch()
-        except FileNotFoundError:
-            stamp.parent.mkdir(parents=True, exist_ok=True)
-            stamp.touch()
+            try:
+                stamp.touch()
+            except FileNotFoundError:
+                stamp.parent.mkdir(parents=True, exist_ok=True)
+                stamp.touch()
+        except OSError:
+            pass
 
     def last_used(self, record: EnvRecord) -> datetime:
         """The later of the recorded time of use and the stamp `touch_used` leaves."""
