@@ -10,6 +10,7 @@ from envman.errors import UsageError
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _SHOWN_UNITS = (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60))
 _AGE_RE = re.compile(r"(\d+)([wdhms])\Z")
+_LONGEST = int(timedelta.max.total_seconds())
 
 
 def parse_age(text: str) -> timedelta:
@@ -19,7 +20,10 @@ def parse_age(text: str) -> timedelta:
         raise UsageError(
             f"invalid age {text!r}", hint="write a number and a unit: 2w, 90d, 12h, 30m or 45s"
         )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _LONGEST:
+        raise UsageError(f"age {text!r} is too long", hint="the longest is about 2.7 million years: 999999999d")
+    return timedelta(seconds=seconds)
 
 
 def now() -> datetime:

@@ -20,6 +20,7 @@ from envman import __version__, registry
 from envman.ages import ago, now, parse_age
 from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, OperationFailed, UsageError
+from envman.inputs import given
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
@@ -91,7 +92,7 @@ def _states(store: Store, records: Sequence[EnvRecord], older_than: Optional[str
             config: Config) -> List[EnvState]:
     from envman.staleness import assess
 
-    age = parse_age(older_than) if older_than else config.stale_after
+    age = parse_age(older_than) if older_than is not None else config.stale_after
     moment = now()
     return [assess(store, record, moment, age) for record in records]
 
@@ -118,7 +119,7 @@ def _root(
 @handled
 def new(
     name: Optional[str] = typer.Argument(None, help="Environment name (default: the project directory's name)."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="Project directory (default: the current one)."),
+    project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="Project directory (default: the current one)."),
     python: Optional[str] = typer.Option(None, "--python", help="3.12, '>=3.10,<3.13', python3.11 or a path."),
     requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install; repeatable."),
     system_site_packages: bool = typer.Option(False, "--system-site-packages", help="Give the environment access to the base Python's packages."),
@@ -132,8 +133,11 @@ def new(
     from envman.envs import NewOptions, create
     from envman.staleness import assess
 
+    given(project, "--project")
+    given(python, "--python")
     store, config = _store(), _config()
-    options = NewOptions(name=name, project=project, python=python, requirements=requirement or (),
+    options = NewOptions(name=name, project=Path(project) if project is not None else None,
+                         python=python, requirements=requirement or (),
                          system_site_packages=system_site_packages, copies=copies,
                          without_pip=without_pip, prompt=prompt, quiet=quiet)
     created = create(store, config, options)
@@ -153,14 +157,16 @@ def new(
 def ls(
     stale: bool = typer.Option(False, "--stale", help="Only environments with a stale reason."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Unused for longer than AGE (2w, 90d, 12h) counts as stale."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="Only environments of projects in DIR."),
+    project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="Only environments of projects in DIR."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
     """List registered environments, their projects, Pythons and stale reasons."""
+    given(older_than, "--older-than")
+    given(project, "--project")
     store, config = _store(), _config()
     records = list(registry.load(store))
     if project is not None:
-        base = os.path.realpath(os.path.expanduser(str(project)))
+        base = os.path.realpath(os.path.expanduser(project))
         records = [r for r in records if r.project == base or r.project.startswith(base.rstrip(os.sep) + os.sep)]
     states = _states(store, records, older_than, config)
     if stale:
@@ -339,8 +345,9 @@ def prune(
     """Delete exactly the environments `ls --stale` lists with the same options."""
     from envman import prune as pruning
 
+    given(older_than, "--older-than")
     store, config = _store(), _config()
-    age = parse_age(older_than) if older_than else config.stale_after
+    age = parse_age(older_than) if older_than is not None else config.stale_after
     plan = pruning.make_plan(store, age, unreachable)
     if not as_json:
         _show_prune_plan(plan, dry_run)
@@ -394,12 +401,14 @@ def _show_prune_plan(plan: Any, dry_run: bool) -> None:
 def adopt(
     path: Path = typer.Argument(..., help="An existing virtual environment (a project's .venv, say)."),
     name: Optional[str] = typer.Option(None, "--name", help="Name to register it under (default: the project's)."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The project it serves (default: the directory holding it)."),
+    project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project it serves (default: the directory holding it)."),
 ) -> None:
     """Register an existing virtual environment that envman did not create."""
     from envman.adopt import adopt as adopt_env
 
-    record = adopt_env(_store(), path, name=name, project=project)
+    given(project, "--project")
+    given(name, "--name")
+    record = adopt_env(_store(), path, name=name, project=Path(project) if project is not None else None)
     say(f"adopted {record.name!r}: {_home(record.path)} (Python {record.python}) for {_home(record.project)}")
     say("its files are never deleted by rm or prune unless you pass --delete-adopted to rm")
 
@@ -475,6 +484,7 @@ def recreate(
     """
     from envman import recreate as rebuilding
 
+    given(python, "--python")
     if name is not None and every:
         raise UsageError("give an environment NAME or --all, not both")
     if name is None and not every:
@@ -590,14 +600,39 @@ def _on_sigterm(signum: int, frame: Any) -> NoReturn:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """The typer CLI; `envman.__main__.main` (the console script) calls it for everything
-    but the completion set-up it answers itself."""
+    but the completion set-up it answers itself.
+
+    Click runs without its own error handling (`standalone_mode=False`) so that a usage
+    error (an unknown option, a missing argument) is one `envman: error:` line with a
+    hint, exit 2, like every other error, on every typer and click release.
+    """
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        app(args=argv, prog_name="envman")
-    except Exception as exc:  # a bug: say so in one line unless debugging
-        if os.environ.get("ENVMAN_DEBUG") == "1":
+        code = app(args=argv, prog_name="envman", standalone_mode=False)
+    except Exception as exc:
+        # Click's exceptions by class name: typer 0.29 vendors its own click
+        # (`typer._click`), older releases use the click package.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        ctx = getattr(exc, "ctx", None)
+        if "NoArgsIsHelpError" in kinds:  # plain `envman`: the help, as before
+            typer.echo(ctx.get_help() if ctx is not None else "")
+            sys.exit(2)
+        if "UsageError" in kinds:
+            say(f"envman: error: {exc.format_message()}")  # type: ignore[attr-defined]
+            say(f"hint: see `{ctx.command_path if ctx is not None else 'envman'} --help`")
+            sys.exit(2)
+        if "ClickException" in kinds:
+            say(f"envman: error: {exc.format_message()}")  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 1))
+        if os.environ.get("ENVMAN_DEBUG") == "1":  # a bug: one line unless debugging
             raise
         say(f"envman: error: internal error: {type(exc).__name__}: {exc}")
         say("hint: rerun with ENVMAN_DEBUG=1 for a traceback, and please report it")
         sys.exit(1)
+    except BaseException as exc:
+        if "Abort" in {cls.__name__ for cls in type(exc).__mro__}:  # Ctrl-C inside click
+            say("envman: error: interrupted; nothing half-done was kept")
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

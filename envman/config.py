@@ -34,14 +34,14 @@ def config_path(environ: Optional[Mapping[str, str]] = None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read the config file; a missing one means defaults, a broken one is an error."""
+    from envman.inputs import read_small_file
+
     reader = tomllib()
-    try:
-        with open(path, "rb") as handle:
-            doc: Dict[str, Any] = reader.load(handle)
-    except FileNotFoundError:
+    raw = read_small_file(path, "the config file")
+    if raw is None:
         return Config()
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
+    try:
+        doc: Dict[str, Any] = reader.loads(raw.decode("utf-8"))
     except (reader.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot parse the config file: {exc}") from None
 

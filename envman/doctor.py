@@ -1,25 +1,36 @@
 """`doctor`: check the registry against the store, and repair what can be repaired.
 
-Every finding says what is wrong and whether `--fix` can mend it. Repairs only ever
-delete what carries envman's own marker, and never touch a record's requirements or a
-project. A registry that cannot be read is kept aside and rebuilt from the markers in
-the store (each marker holds a copy of its record).
+Every finding comes from `envman.lifecycle.classify` and its table; every repair takes
+the registry lock, classifies the path again and acts only if it still is what was
+found (another envman may have finished, or started, meanwhile). Repairs delete only
+what the lifecycle table lets `doctor --fix` clear, never touch a record's
+requirements or a project, and finish every leftover of a killed operation: a
+reservation, a half-built environment, a `recreate`'s backup, a deletion, a stray
+temporary file. A registry that cannot be read is kept aside and rebuilt from the
+markers in the store (each marker holds a copy of its record).
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
-from envman import registry
+from envman import building, lifecycle, registry
 from envman.errors import EnvmanError, OperationFailed, RegistryError
-from envman.models import EnvRecord, is_valid_name
+from envman.lifecycle import Found, Kind
+from envman.markers import MARKER_NAME
+from envman.models import EnvRecord
 from envman.registry import Registry
-from envman.store import BACKUP_PREFIX, MARKER_NAME, TRASH_PREFIX, Store, creator_gone
+from envman.store import Store
 
 Repair = Callable[[], str]  # performs the fix, returns what it did
+# A cache file's temporary copy is written without the lock: one this old is no write
+# in progress.
+STALE_TEMP_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -41,15 +52,15 @@ def examine(store: Store) -> List[Finding]:
     try:
         current = registry.load(store)
     except RegistryError as exc:
-        return [_unreadable_registry(store, exc)]
-    from envman.recreate import backups
-
+        return [_unreadable_registry(store, exc), *_check_temp_files(store, Registry())]
+    ids = {r.id for r in current}
     # A record whose rebuild was interrupted is reported once, by its backup's finding.
-    pending = {b.id for b in backups(store) if b.id in {r.id for r in current}}
+    pending = {f.marker.id for f in building.backups(store) if f.marker and f.marker.id in ids}
     findings: List[Finding] = []
     findings += _check_records(store, [r for r in current if r.id not in pending])
     findings += _check_store(store, current)
     findings += _check_stamps(store, current)
+    findings += _check_temp_files(store, current)
     return findings
 
 
@@ -71,7 +82,7 @@ def marker_records(store: Store) -> Dict[str, EnvRecord]:
     """Records kept in the markers of complete environments in the store, by directory name."""
     found: Dict[str, EnvRecord] = {}
     for entry in _store_entries(store):
-        record = _marker_record(store, entry)
+        record = _marker_record(store, lifecycle.classify(store, entry))
         if record is not None:
             found[entry.name] = record
     return found
@@ -79,25 +90,66 @@ def marker_records(store: Store) -> Dict[str, EnvRecord]:
 
 def _store_entries(store: Store) -> List[Path]:
     try:
-        return sorted(store.envs_dir.iterdir())
+        return [store.envs_dir / n for n in sorted(os.listdir(store.envs_dir))]
     except OSError:
         return []
 
 
-def _marker_record(store: Store, env_dir: Path) -> Optional[EnvRecord]:
-    """The record a complete environment's marker holds, if it is coherent with its place."""
-    if env_dir.is_symlink() or not env_dir.is_dir():
+def _marker_record(store: Store, found: Found) -> Optional[EnvRecord]:
+    """The record a complete, unregistered environment's marker holds, if it is coherent
+    with its place."""
+    if found.kind is not Kind.OTHER or found.marker is None:
         return None
-    marker = store.read_marker(env_dir)
-    if not marker or marker.get("state") != "ready" or not isinstance(marker.get("record"), dict):
-        return None
+    marker = found.marker
     try:
-        record = EnvRecord.from_dict(str(marker.get("name")), marker["record"], str(env_dir / MARKER_NAME))
+        record = EnvRecord.from_dict(marker.name, marker.record, str(found.path / MARKER_NAME))
     except RegistryError:
         return None
-    if record.name != env_dir.name or record.path != str(store.env_path(env_dir.name)):
+    if record.id != marker.id or record.name != found.path.name:
         return None
-    return record
+    if lifecycle.place_of(store, record) != found.path:
+        return None
+    return record.with_changes(path=str(found.path))
+
+
+def _again(store: Store, found: Found, record: Optional[EnvRecord],
+           act: Callable[[Registry, Found], Registry], of_record: bool = True) -> None:
+    """Under the lock: `record` is still registered as it was, and `found.path` is still
+    what was found (judged for `record` unless not `of_record`); then `act`."""
+
+    def change(current: Registry) -> Registry:
+        if record is not None:
+            present = current.envs.get(record.name)
+            if present is None or present.id != record.id:
+                raise OperationFailed(f"{record.name!r} changed meanwhile; left alone",
+                                      hint="run `envman doctor` again")
+        now = lifecycle.classify(store, found.path, record if of_record else None)
+        if now.kind is not found.kind or (now.marker and now.marker.id) != (found.marker and found.marker.id):
+            raise OperationFailed(f"{found.path} changed meanwhile; left alone",
+                                  hint="run `envman doctor` again")
+        return act(current, now)
+
+    registry.update(store, change)
+
+
+def _clear(store: Store, found: Found, record: Optional[EnvRecord], done: str) -> Repair:
+    """A repair that deletes what was found (the table says CLEAR or FINISH for it)."""
+
+    def repair() -> str:
+        trash: List[lifecycle.Trash] = []
+
+        def act(current: Registry, now: Found) -> Registry:
+            moved = lifecycle.set_aside(now)
+            if moved is not None:
+                trash.append(moved)
+            return current
+
+        _again(store, found, record, act)
+        for moved in trash:
+            moved.finish()
+        return done
+
+    return repair
 
 
 def _unreadable_registry(store: Store, error: RegistryError) -> Finding:
@@ -114,181 +166,269 @@ def _unreadable_registry(store: Store, error: RegistryError) -> Finding:
 def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:
     findings = []
     for record in current:
-        env_dir = Path(record.path)
-        if not os.path.lexists(env_dir):
-            findings.append(Finding(
-                "env-missing", record.name, f"the directory {record.path} is gone",
-                advice=f"`envman recreate {record.name}` rebuilds it, `envman rm {record.name}` forgets it"))
-            continue
-        if record.adopted:
-            continue
-        if not is_valid_name(record.name) or record.path != str(store.env_path(record.name)):
-            findings.append(Finding(
-                "record-outside-store", record.name or repr(record.name),
-                f"the record points at {record.path!r}, which is not the store's directory for it",
-                advice="envman will never delete it; `envman rm` drops the record only if the path is gone"))
-            continue
-        marker = store.read_marker(env_dir)
-        if marker is None:
-            findings.append(Finding(
-                "marker-missing", record.name, f"{record.path} holds no envman marker",
-                advice="envman cannot prove it made this directory and will not delete it"))
-        elif marker.get("id") != record.id:
-            findings.append(_rebuilding(store, record, env_dir) or _marker_mismatch(store, record, env_dir))
+        finding = _check_record(store, record)
+        if finding is not None:
+            findings.append(finding)
     return findings
 
 
-def _rebuilding(store: Store, record: EnvRecord, env_dir: Path) -> Optional[Finding]:
-    """A `recreate` of an environment whose directory was missing: running, or killed."""
-    from envman import recreate as rebuilding
-
-    marker = rebuilding.rebuild_marker(store, env_dir, record)
-    if marker is None:
+def _check_record(store: Store, record: EnvRecord) -> Optional[Finding]:
+    place = lifecycle.place_of(store, record)
+    name = record.name or repr(record.name)
+    missing = Finding("env-missing", name, f"the directory {record.path} is gone",
+                      advice=f"`envman recreate {record.name}` rebuilds it, `envman rm {record.name}` forgets it")
+    if place is None:
+        if not os.path.lexists(record.path):
+            return missing
+        if record.adopted:
+            return None
+        return Finding("record-outside-store", name,
+                       f"the record points at {record.path!r}, which is not the store's directory for it",
+                       advice="envman will never delete it; `envman rm` drops the record only if the path is gone")
+    found = lifecycle.classify(store, place, record)
+    if found.kind is Kind.READY:
         return None
-    if not creator_gone(marker):
-        return Finding("recreate-in-progress", record.name,
-                       f"{record.path} is being rebuilt by a running envman (pid {marker.get('pid')})",
-                       advice="left alone: wait for it to finish")
-    return Finding("interrupted-recreate", record.name,
-                   f"a `recreate` was interrupted before {record.path} was complete "
-                   "(there was no old environment to keep)",
-                   lambda: rebuilding.clear_abandoned(store, record))
+    if found.kind is Kind.ABSENT:
+        return missing
+    if found.kind is Kind.BUILDING:
+        return Finding("recreate-in-progress", name, f"{place} {found.why}", advice="left alone: wait for it to finish")
+    if found.kind is Kind.ABANDONED:
+        return Finding("interrupted-recreate", name,
+                       f"a `recreate` was interrupted before {place} was complete "
+                       "(there was no old environment to keep)",
+                       _clear(store, found, record, "the half-built environment was removed; "
+                              f"`envman recreate {record.name}` rebuilds it"))
+    if found.kind is Kind.EMPTY:
+        return Finding("empty-directory", name, f"{place} is an empty directory",
+                       _clear(store, found, record, f"deleted; `envman recreate {record.name}` rebuilds it"))
+    if found.kind is Kind.OTHER:
+        return _marker_mismatch(store, record, found)
+    if found.kind is Kind.FOREIGN and found.marker is None and not os.path.islink(place) and place.is_dir():
+        return Finding("marker-missing", name, f"{place} holds no envman marker",
+                       advice="envman cannot prove it made this directory and will not delete it")
+    return Finding("damaged" if found.kind is Kind.DAMAGED else "not-envmans", name, f"{place} {found.why}",
+                   advice="left alone: envman will not delete it; move it out of the store and "
+                          f"`envman recreate {record.name}`")
 
 
-def _marker_mismatch(store: Store, record: EnvRecord, env_dir: Path) -> Finding:
-    from_marker = _marker_record(store, env_dir)
-    detail = f"the marker in {record.path} names another record than the registry"
-    if from_marker is None:
+def _marker_mismatch(store: Store, record: EnvRecord, found: Found) -> Finding:
+    from_marker = _marker_record(store, found)
+    detail = f"the marker in {found.path} names another record than the registry"
+    if from_marker is None or from_marker.name != record.name:
         return Finding("marker-mismatch", record.name, detail,
                        advice="the marker is incomplete; move the directory away and recreate it")
 
     def take_marker() -> str:
-        def swap(current: Registry) -> Registry:
-            present = current.envs.get(record.name)
-            if present is None or present.id != record.id:
-                raise RegistryError(f"{record.name!r} changed meanwhile; run doctor again")
-            return current.with_record(from_marker)
-
-        registry.update(store, swap)
+        _again(store, found, None, lambda current, now: _swap(current, record, from_marker))
         return "the registry now holds the record from the environment's own marker"
 
     return Finding("marker-mismatch", record.name, detail, take_marker)
 
 
+def _swap(current: Registry, old: EnvRecord, new: EnvRecord) -> Registry:
+    present = current.envs.get(old.name)
+    if present is None or present.id != old.id:
+        raise OperationFailed(f"{old.name!r} changed meanwhile; left alone", hint="run `envman doctor` again")
+    return current.with_record(new)
+
+
 def _check_store(store: Store, current: Registry) -> List[Finding]:
+    registered = {lifecycle.place_of(store, r) for r in current}
     findings = []
-    registered = {os.path.normcase(r.path) for r in current}
     for entry in _store_entries(store):
-        if entry.name.startswith(TRASH_PREFIX):
-            findings.append(_leftover(store, entry))
-        elif entry.name.startswith(BACKUP_PREFIX):
-            findings.append(_backup(store, current, entry))
-        elif entry.name.startswith("."):
-            findings.append(Finding("unknown-work-directory", str(entry),
-                                    "a work directory envman does not recognise", advice="left alone"))
-        elif os.path.normcase(str(entry)) not in registered:
-            findings.append(_unregistered(store, current, entry))
+        if entry in registered:
+            continue  # judged with its record
+        found = lifecycle.classify(store, entry)
+        finding = _store_entry(store, current, found)
+        if finding is not None:
+            findings.append(finding)
     return findings
 
 
-def _leftover(store: Store, entry: Path) -> Finding:
-    detail = "left by a deletion that was interrupted"
-    if not entry.is_symlink() and entry.is_dir() and not any(entry.iterdir()):
-        def drop_empty() -> str:  # killed after its marker, the last file, was deleted
-            try:
-                entry.rmdir()
-            except OSError as exc:
-                raise OperationFailed(f"cannot delete {entry}: {exc.strerror}") from exc
-            return "deleted"
-
-        return Finding("leftover", str(entry), detail, drop_empty)
-    if entry.is_symlink() or not entry.is_dir() or store.read_marker(entry) is None:
-        return Finding("leftover", str(entry), detail + ", but it holds no envman marker",
+def _store_entry(store: Store, current: Registry, found: Found) -> Optional[Finding]:
+    entry = str(found.path)
+    if found.kind is Kind.TRASH:
+        return Finding("leftover", entry, "left by a deletion that was interrupted",
+                       _clear(store, found, None, "deleted"))
+    if found.kind is Kind.BACKUP:
+        return _backup(store, current, found)
+    if found.kind is Kind.BUILDING:
+        return Finding("in-progress", entry, f"being created by a running envman: it {found.why}", advice="wait")
+    if found.kind is Kind.ABANDONED:
+        return Finding("abandoned", entry, f"left by an envman that was killed: it {found.why}",
+                       _clear(store, found, None, "deleted"))
+    if found.kind is Kind.EMPTY:
+        return Finding("empty-directory", entry, "an empty directory in the store", _clear(store, found, None, "deleted"))
+    if found.kind is Kind.OTHER:
+        return _unregistered(store, current, found)
+    if found.kind is Kind.DAMAGED:
+        return Finding("damaged", entry, f"it {found.why}", advice="left alone: envman will not delete it")
+    if found.path.name.startswith(lifecycle.BACKUP_PREFIX):
+        return Finding("leftover-backup", entry, f"not a backup envman can prove is its own: it {found.why}",
                        advice="left alone; delete it yourself if it is not needed")
+    if found.path.name.startswith(lifecycle.TRASH_PREFIX):
+        return Finding("leftover", entry, f"left by a deletion, but it {found.why}",
+                       advice="left alone; delete it yourself if it is not needed")
+    if found.path.name.startswith("."):
+        return Finding("unknown-work-directory", entry, f"a work directory envman does not recognise: it {found.why}",
+                       advice="left alone")
+    return Finding("foreign-directory", entry, f"in the store, but not envman's: it {found.why}",
+                   advice="left alone; move it out of the store")
 
-    def finish() -> str:
-        store.finish_removal(entry)  # already renamed aside: only the deletion is left
-        return "deleted"
 
-    return Finding("leftover", str(entry), detail, finish)
-
-
-def _backup(store: Store, current: Registry, entry: Path) -> Finding:
+def _backup(store: Store, current: Registry, found: Found) -> Finding:
     """A `.backup-*` directory: the old environment kept by a `recreate`."""
-    from envman import recreate as rebuilding
-
-    backup = rebuilding.backup_at(store, entry)
-    if backup is None:
-        return Finding("leftover-backup", str(entry), "a backup without a readable envman marker",
-                       advice="left alone; delete it yourself if it is not needed")
-    record = current.envs.get(backup.name)
-    if record is not None and record.id == backup.id:
+    assert found.marker is not None
+    entry, backup_id, name = str(found.path), found.marker.id, found.marker.name
+    record = current.envs.get(name)
+    if record is not None and record.id == backup_id:
+        place = lifecycle.place_of(store, record) or Path(record.path)
+        there = lifecycle.classify(store, place, record)
         detail = f"a `recreate` was interrupted; the old environment waits in {entry}"
-        env_dir = Path(record.path)
-        blocker = (rebuilding.blocking_rebuild(store, env_dir, record)
-                   if os.path.lexists(env_dir) else None)
-        if blocker is not None:
-            return Finding("recreate-in-progress" if blocker.running else "interrupted-recreate",
-                           backup.name, f"the old environment waits in {entry}" if blocker.running else detail,
-                           advice=f"left alone: {env_dir} {blocker.reason}")
-        return Finding("interrupted-recreate", backup.name, detail,
-                       lambda: rebuilding.restore(store, backup))
-    if rebuilding.superseded(store, current, backup):
-        def delete() -> str:
-            store.remove_env_dir(entry)
-            return "deleted"
+        if there.kind is Kind.BUILDING:
+            return Finding("recreate-in-progress", name, f"the old environment waits in {entry}",
+                           advice=f"left alone: {place} {there.why}")
+        if there.kind not in (Kind.ABSENT, Kind.ABANDONED, Kind.EMPTY):
+            return Finding("interrupted-recreate", name, detail, advice=f"left alone: {place} {there.why}")
 
-        return Finding("superseded-backup", str(entry),
-                       f"the old copy of {backup.name!r} kept by a `recreate` that completed", delete)
-    return Finding("leftover-backup", str(entry),
-                   f"a backup of {backup.name!r} that matches no registered environment",
+        def restore() -> str:
+            def act(current: Registry, now: Found) -> Registry:
+                building.restore_backup(store, record)
+                return current
+
+            _again(store, found, record, act, of_record=False)
+            cleared = "; the interrupted rebuild was removed" if there.kind is Kind.ABANDONED else ""
+            return f"put back as {name!r}{cleared}"
+
+        return Finding("interrupted-recreate", name, detail, restore)
+    if record is not None and _superseded(store, record, backup_id):
+        return Finding("superseded-backup", entry,
+                       f"the old copy of {name!r} kept by a `recreate` that completed",
+                       _clear(store, found, None, "deleted"))
+    return Finding("leftover-backup", entry, f"a backup of {name!r} that matches no registered environment",
                    advice="left alone; move it out of the store, or delete it if it is not needed")
 
 
-def _unregistered(store: Store, current: Registry, entry: Path) -> Finding:
-    marker = None if entry.is_symlink() else store.read_marker(entry)
-    if marker is None:
-        return Finding("foreign-directory", str(entry), "in the store, but not envman's (no marker)",
-                       advice="left alone; move it out of the store")
-    if marker.get("state") == "creating":
-        def discard() -> str:
-            store.remove_env_dir(entry)
-            return "deleted"
+def _superseded(store: Store, record: EnvRecord, backup_id: str) -> bool:
+    """Whether the registered environment is a completed rebuild of the backup's record."""
+    place = lifecycle.place_of(store, record)
+    live = lifecycle.classify(store, place, record) if place is not None else None
+    return (live is not None and live.kind is Kind.READY and live.marker is not None
+            and live.marker.replaces == backup_id)
 
-        if creator_gone(marker):
-            return Finding("abandoned", str(entry), "left by an `envman new` that was killed", discard)
-        return Finding("in-progress", str(entry), "being created by a running envman", advice="wait")
-    record = _marker_record(store, entry)
+
+def _unregistered(store: Store, current: Registry, found: Found) -> Finding:
+    entry = str(found.path)
+    record = _marker_record(store, found)
     if record is None:
-        return Finding("unregistered", str(entry), "an envman environment whose marker is damaged",
+        return Finding("unregistered", entry, "an envman environment whose marker is damaged",
                        advice="left alone")
     clash = current.find(record.name)
     if clash is not None:
-        return Finding("unregistered", str(entry),
-                       f"an envman environment whose name is registered to {clash.path}",
+        return Finding("unregistered", entry, f"an envman environment whose name is registered to {clash.path}",
                        advice="left alone; rename or remove one of them")
 
     def register() -> str:
-        registry.update(store, lambda cur: cur if cur.find(record.name) else cur.with_record(record))
+        def act(current: Registry, now: Found) -> Registry:
+            if current.find(record.name) is not None:
+                raise OperationFailed(f"{record.name!r} was registered meanwhile; left alone")
+            return current.with_record(record)
+
+        _again(store, found, None, act)
         return f"registered again as {record.name!r} (project {record.project})"
 
-    return Finding("unregistered", str(entry), "an envman environment missing from the registry", register)
+    return Finding("unregistered", entry, "an envman environment missing from the registry", register)
 
 
 def _check_stamps(store: Store, current: Registry) -> List[Finding]:
+    used = store.used_dir
+    if os.path.islink(used):
+        return [Finding("stamps-link", str(used), "the time-of-use stamps directory is a symbolic link",
+                        advice="left alone: envman never deletes through a link; replace it with a directory")]
     ids = {r.id for r in current}
     try:
-        stamps = sorted(store.used_dir.iterdir())
+        with os.scandir(used) as found:
+            stale = sorted(e.name for e in found if e.name not in ids and e.is_file(follow_symlinks=False))
     except OSError:
         return []
-    stale = [s for s in stamps if s.name not in ids and s.is_file() and not s.is_symlink()]
     if not stale:
         return []
 
     def clear() -> str:
-        for stamp in stale:
-            stamp.unlink(missing_ok=True)
-        return f"deleted {len(stale)} stamp(s)"
+        gone = 0
 
-    return [Finding("stale-stamps", str(store.used_dir),
+        with registry.locked(store):
+            registered = {r.id for r in registry.load(store)}
+            try:
+                fd = os.open(used, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError as exc:
+                raise OperationFailed(f"cannot open {used}: {exc.strerror}") from None
+            try:
+                for name in stale:
+                    if name in registered:
+                        continue
+                    try:
+                        if stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                            os.unlink(name, dir_fd=fd)
+                            gone += 1
+                    except FileNotFoundError:
+                        pass
+            finally:
+                os.close(fd)
+        return f"deleted {gone} stamp(s)"
+
+    return [Finding("stale-stamps", str(used),
                     f"{len(stale)} time-of-use stamp(s) of environments no longer registered", clear)]
+
+
+def _check_temp_files(store: Store, current: Registry) -> List[Finding]:
+    """Temporary files of atomic writes that a kill cut short.
+
+    The registry's and the markers' are written under the registry lock, so under the
+    lock none of them can be a write in progress; the cache's are written without it,
+    so only old ones are taken.
+    """
+    places: List[Path] = [store.root]
+    places += [p for p in (lifecycle.place_of(store, r) for r in current) if p is not None]
+    candidates: List[Path] = []
+    for place in places:
+        candidates += _temp_files(place, (".registry.toml.", f".{MARKER_NAME}."))
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for cached in _temp_files(store.cache, (".",)):
+        try:
+            if os.lstat(cached).st_mtime < cutoff:
+                candidates.append(cached)
+        except OSError:
+            pass
+    if not candidates:
+        return []
+
+    def clear() -> str:
+        gone = 0
+
+        with registry.locked(store):
+            for path in candidates:
+                try:
+                    if stat.S_ISREG(os.lstat(path).st_mode):
+                        os.unlink(path)
+                        gone += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise OperationFailed(f"cannot delete {path}: {exc.strerror}") from None
+        return f"deleted {gone} file(s)"
+
+    return [Finding("temporary-files", str(store.root),
+                    f"{len(candidates)} temporary file(s) left by writes that were killed: "
+                    + ", ".join(str(c) for c in candidates[:3]) + (" …" if len(candidates) > 3 else ""),
+                    clear)]
+
+
+def _temp_files(directory: Path, prefixes: Tuple[str, ...]) -> List[Path]:
+    try:
+        with os.scandir(directory) as found:
+            return [directory / e.name for e in found
+                    if e.name.endswith(".tmp") and e.name.startswith(prefixes)
+                    and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []

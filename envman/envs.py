@@ -1,30 +1,32 @@
 """Creating and removing environments, and the environment a command runs in.
 
-`create` is a pipeline of small steps, each undone if a later one fails:
-validate every input -> choose the interpreter -> reserve the name (a directory made
-under the registry lock, holding a marker that says 'creating') -> `python -m venv`
--> install the requirements -> mark 'ready' -> register. Only the last step makes the
-environment visible, so a failure at any point leaves no record and no directory.
+`create` validates every input and chooses the interpreter, then hands the rest to the
+one build transaction (`envman.building`): reserve the name -> `python -m venv` ->
+install the requirements -> verify -> mark 'ready' and register, or undo. Only the
+last step makes the environment visible, so a failure at any point leaves no record
+and no directory.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from envman import registry
+from envman import building, registry
 from envman.ages import now
 from envman.config import Config
-from envman.errors import EnvmanError, OperationFailed, UsageError
+from envman.errors import UsageError
 from envman.fsutil import sha256_file
+from envman.inputs import check_path, check_text
 from envman.interpreters import Finder, Interpreter, resolve
 from envman.models import EnvRecord, Requirement, check_name, name_from_directory
 from envman.registry import Registry
 from envman.runner import clean_environ, run
-from envman.store import Store, creator_gone, env_python, scripts_dir
+from envman.store import Store, env_python, scripts_dir
 
 VENV_TIMEOUT = 600.0
 
@@ -53,10 +55,17 @@ class Created:
 
 def project_dir(path: Optional[Path]) -> Path:
     """The project directory, absolute and with symbolic links resolved; it must exist."""
-    chosen = Path(os.path.realpath(os.path.expanduser(str(path)) if path else os.getcwd()))
-    if not chosen.exists():
-        raise UsageError(f"project directory {str(path)!r} does not exist")
-    if not chosen.is_dir():
+    given = os.path.expanduser(str(path)) if path is not None else os.getcwd()
+    check_path(given, "the project path")
+    chosen = Path(os.path.realpath(given))
+    check_path(str(chosen), "the project path")
+    try:
+        st = os.stat(chosen)
+    except FileNotFoundError:
+        raise UsageError(f"project directory {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"project directory {str(path)!r} cannot be used: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise UsageError(f"project {str(path)!r} is not a directory")
     return chosen
 
@@ -66,6 +75,8 @@ def requirement_files(paths: Sequence[Path], project: Path) -> List[Tuple[Path, 
     found: List[Tuple[Path, Requirement]] = []
     for given in paths:
         full = Path(os.path.abspath(os.path.expanduser(str(given))))
+        check_path(str(full), f"the requirements file path {str(given)!r}")
+        check_path(os.path.realpath(full), f"the requirements file path {str(given)!r}")
         if not full.exists():
             raise UsageError(f"requirements file {str(given)!r} does not exist")
         if not full.is_file():
@@ -107,12 +118,15 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
     reqs = requirement_files(options.requirements, project)
     if options.without_pip and reqs:
         raise UsageError("-r needs pip in the environment; drop --without-pip")
-    if options.prompt is not None and any(ord(c) < 32 for c in options.prompt):
-        raise UsageError("--prompt must not contain control characters such as a newline")
+    if options.prompt is not None:
+        check_text(options.prompt, "--prompt")
+        if any(ord(c) < 32 for c in options.prompt):
+            raise UsageError("--prompt must not contain control characters such as a newline")
     _check_name_free(registry.load(store), name)
 
     finder = finder or Finder(store.cache)
     interpreter, source = resolve(finder, options.python, project, config.default_python)
+    check_text(interpreter.executable, "the interpreter's path")
     moment = now()
     record = EnvRecord(
         name=name,
@@ -129,76 +143,19 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
         without_pip=options.without_pip,
         prompt=options.prompt,
     )
-    _reserve(store, record)
-    try:
-        build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet)
-        store.write_marker(env_dir, record, "ready")
-        registry.update(store, lambda current: _register(current, record))
-    except BaseException:
-        _discard(store, record)
-        raise
+    building.build(store, record,
+                   lambda: build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet))
     return Created(record, interpreter, source)
 
 
 def _check_name_free(current: Registry, name: str) -> None:
+    """Asked early, before the interpreter search; the build asks again under the lock."""
     existing = current.find(name)
     if existing is not None:
         raise UsageError(
             f"an environment named {existing.name!r} already exists (project {existing.project})",
             hint="choose another name: envman new NAME",
         )
-
-
-def _register(current: Registry, record: EnvRecord) -> Registry:
-    _check_name_free(current, record.name)
-    return current.with_record(record)
-
-
-def _reserve(store: Store, record: EnvRecord) -> None:
-    """Claim the name: under the registry lock, the name is unregistered and its directory
-    is made exclusively, so two `new` runs can never build into the same directory."""
-    env_dir = Path(record.path)
-
-    def claim(current: Registry) -> Registry:
-        _check_name_free(current, record.name)
-        store.envs_dir.mkdir(parents=True, exist_ok=True)
-        clash = [n for n in os.listdir(store.envs_dir) if n.lower() == record.name.lower()]
-        for leftover in clash:
-            if not _clear_abandoned(store, store.envs_dir / leftover):
-                raise UsageError(
-                    f"{store.envs_dir / leftover} already exists but is not registered",
-                    hint="move it away, or let `envman doctor` examine it",
-                )
-        try:
-            env_dir.mkdir()
-        except OSError as exc:
-            raise OperationFailed(f"cannot create {env_dir}: {exc.strerror}") from exc
-        store.write_marker(env_dir, record, "creating")
-        return current  # unchanged: the record is registered only once complete
-
-    registry.update(store, claim)
-
-
-def _clear_abandoned(store: Store, env_dir: Path) -> bool:
-    """Remove a directory left by a `new` that was killed, if provably so; True if removed."""
-    marker = store.read_marker(env_dir)
-    if env_dir.is_symlink() or marker is None or marker.get("state") != "creating":
-        return False
-    if not creator_gone(marker):
-        return False
-    store.remove_env_dir(env_dir)
-    return True
-
-
-def _discard(store: Store, record: EnvRecord) -> None:
-    """Undo a failed creation: remove the directory if it is still the one we made."""
-    env_dir = Path(record.path)
-    marker = store.read_marker(env_dir)
-    if marker is not None and marker.get("id") == record.id and not env_dir.is_symlink():
-        try:
-            store.remove_env_dir(env_dir)
-        except EnvmanError:
-            pass  # the original failure is what the person needs to hear about
 
 
 def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path],

@@ -49,10 +49,19 @@ def _mode_for(target: Path) -> int:
 
 
 def sha256_file(path: PathLike) -> str:
+    """The SHA-256 of a regular file, read in chunks; anything else (a FIFO that would
+    block, a device that never ends) raises OSError instead of being read."""
     import hashlib
+    import stat
 
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{os.fspath(path)} is not a regular file")
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+        return digest.hexdigest()
 
 
 def tomllib() -> ModuleType:

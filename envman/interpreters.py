@@ -304,24 +304,30 @@ def _probe(executable: str, cwd: Optional[str] = None) -> Interpreter:
 
 def project_python_request(project: Path) -> Optional[Tuple[str, str]]:
     """What the project asks for: (`spec`, `where`) from `.python-version` or `requires-python`."""
+    from envman.inputs import read_small_file
+
     version_file = project / ".python-version"
+    raw = read_small_file(version_file, "the version file")
     try:
-        lines = version_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        lines = []
+        lines = raw.decode("utf-8").splitlines() if raw is not None else []
+    except UnicodeDecodeError:
+        raise UsageError(f"the version file {version_file} is not UTF-8 text") from None
     for line in lines:
         line = line.split("#", 1)[0].strip()
+        if "\0" in line:
+            raise UsageError(f"the version file {version_file} contains a NUL character")
         if line and line != "system":
             return line, str(version_file)
     pyproject = project / "pyproject.toml"
-    try:
-        from envman.fsutil import tomllib
+    from envman.fsutil import tomllib
 
-        reader = tomllib()
-        with open(pyproject, "rb") as handle:
-            requires = reader.load(handle).get("project", {}).get("requires-python")
-    except (OSError, ValueError):
-        requires = None
+    reader = tomllib()
+    raw = read_small_file(pyproject, "the project file")
+    try:
+        requires = (reader.loads(raw.decode("utf-8")).get("project", {}).get("requires-python")
+                    if raw is not None else None)
+    except (ValueError, AttributeError):
+        requires = None  # someone else's broken pyproject.toml: no request, as before
     if isinstance(requires, str) and requires.strip():
         return requires.strip(), f"{pyproject} (requires-python)"
     return None

@@ -12,6 +12,8 @@ from envman.errors import RegistryError, UsageError
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 NAME_MAX = 64
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+# Record ids are what `uuid4().hex` gives; they name stamp files, so nothing else is taken.
+ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 def check_name(name: str) -> str:
@@ -99,6 +101,8 @@ class EnvRecord:
             value = data.get(key)
             if not isinstance(value, str):
                 raise bad(f"'{key}' must be a string")
+            if "\0" in value:
+                raise bad(f"'{key}' contains a NUL character")
             return value
 
         def moment(key: str) -> datetime:
@@ -140,9 +144,14 @@ class EnvRecord:
         prompt = data.get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise bad("'prompt' must be a string")
+        if "\0" in name:
+            raise bad("the name contains a NUL character")
+        record_id = text("id")
+        if not ID_RE.match(record_id):
+            raise bad("'id' must be letters, digits, '-' or '_' (at most 64)")
         return cls(
             name=name,
-            id=text("id"),
+            id=record_id,
             path=text("path"),
             project=text("project"),
             python=text("python"),

@@ -16,7 +16,8 @@ from envman.ages import now
 from envman.models import EnvState
 from envman.removal import Refusal, Removal, disk_usage, plan, remove
 from envman.staleness import PROJECT_UNREACHABLE, assess
-from envman.store import Store, UnsafeToDelete
+from envman.lifecycle import Untouchable
+from envman.store import Store
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePl
             continue
         try:
             target = plan(store, state.record)
-        except UnsafeToDelete as exc:
+        except Untouchable as exc:
             candidates.append(Candidate(state, None, 0, refusal=exc.message))
             continue
         candidates.append(Candidate(state, target, disk_usage(target) if target else 0))

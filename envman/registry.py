@@ -212,21 +212,29 @@ def load(store: Store) -> Registry:
 
 
 @contextmanager
-def _locked(store: Store) -> Iterator[None]:
+def locked(store: Store) -> Iterator[None]:
+    """Hold the registry lock: no other envman writes the registry or the store meanwhile."""
     from filelock import FileLock, Timeout
 
     try:
         store.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
+    lock = FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT)
     try:
-        with FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT):
-            yield
+        lock.acquire()
     except Timeout:
         raise RegistryError(
             f"another envman has held the registry lock for {LOCK_TIMEOUT:.0f} s",
             hint=f"if no envman is running, the lock file {store.lock_path} is stale: remove it",
         ) from None
+    except OSError as exc:  # a read-only root, a directory where the lock file goes
+        raise RegistryError(f"cannot lock the registry: {store.lock_path}: {exc.strerror or exc}",
+                            hint="the data root must be writable, and the lock a plain file") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def update(store: Store, change: Callable[[Registry], Registry],
@@ -237,7 +245,7 @@ def update(store: Store, change: Callable[[Registry], Registry],
     the save and still under the lock (say, a rename that must follow the record's
     removal with no other envman in between). Returns the saved registry.
     """
-    with _locked(store):
+    with locked(store):
         raw = _read_bytes(store)
         current = Registry() if raw is None else _parse(store, raw)
         changed = change(current)
@@ -253,7 +261,7 @@ def rebuild(store: Store, records: Iterable[EnvRecord]) -> Optional[Path]:
 
     For `doctor --fix` only: returns where the old file went, if there was one.
     """
-    with _locked(store):
+    with locked(store):
         aside = None
         if os.path.lexists(store.registry_path):
             stamp = now().strftime("%Y%m%dT%H%M%SZ")

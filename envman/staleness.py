@@ -7,6 +7,7 @@ environment; no interpreter is started and nothing is written.
 from __future__ import annotations
 
 import os
+import stat
 from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Tuple
 
@@ -84,6 +85,9 @@ def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:
         try:
             st = os.stat(full)
         except OSError:
+            changed.append(req.path)
+            continue
+        if not stat.S_ISREG(st.st_mode):  # became a FIFO, a directory: never read it
             changed.append(req.path)
             continue
         if st.st_size == req.size and st.st_mtime_ns == req.mtime_ns:

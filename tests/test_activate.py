@@ -21,7 +21,7 @@ from shellkit import COMMANDS, need_shell, run_script, shell_environ
 
 # One directory name with spaces, both quotes, command substitutions of both kinds (canaries),
 # '!', '%', '#', ';', '&', non-ASCII letters, and a backslash as its last character.
-HOSTILE = "sp ace'q\"d $(touch CANARY) `touch CANARY` !1 %s #h ;s &a é ü 日本 bs\\"
+HOSTILE = "$HOME sp ace'q\"d $(touch CANARY) `touch CANARY` !1 %s #h ;s &a é ü 日本 bs\\"
 # A --prompt that would run code if a prompt language expanded it.
 HOSTILE_PROMPT = "api $(touch CANARY) `touch CANARY` %n !x \\w"
 

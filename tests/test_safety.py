@@ -189,13 +189,13 @@ def test_a_killed_rebuild_of_a_missing_environment_can_be_recovered(cli, web: Pa
         registry = (home / "registry.toml").read_bytes()
 
 
-def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(cli, tmp_path: Path,
-                                                                         home: Path) -> None:
+def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(
+        cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Between `rm`'s last proof of ownership and its rename no other envman (a `recreate`
     claiming the same path) may run: both happen inside the one registry lock."""
     from filelock import FileLock
 
-    from envman import registry, removal
+    from envman import lifecycle, registry, removal
     from envman.store import Store
 
     project = tmp_path / "p"
@@ -206,14 +206,16 @@ def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(cli, tmp_
              "else:\n    print('free')\n")
     seen: List[str] = []
 
-    class Watched(Store):
-        def move_to_trash(self, env_dir: Path) -> Path:
-            # Another process is what a concurrent envman would be.
-            seen.append(subprocess.run([sys.executable, "-c", probe, str(self.lock_path)],
-                                       capture_output=True, text=True, check=True).stdout.strip())
-            return super().move_to_trash(env_dir)
+    store = Store(root=home, cache=home / "cache")
+    real_set_aside = lifecycle.set_aside
 
-    store = Watched(root=home, cache=home / "cache")
+    def watched(found: lifecycle.Found) -> object:
+        # Another process is what a concurrent envman would be.
+        seen.append(subprocess.run([sys.executable, "-c", probe, str(store.lock_path)],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+        return real_set_aside(found)
+
+    monkeypatch.setattr(lifecycle, "set_aside", watched)
     record = registry.load(store).find("held")
     assert record is not None
     removal.remove(store, [record])

@@ -32,7 +32,9 @@ def _leave(unset: List[str]) -> List[str]:
         "    elif _env.get('VIRTUAL_ENV'):",
         # Activated in a parent shell: only exported variables came through.
         f"        _scripts = os.path.join(_env['VIRTUAL_ENV'], {quote(SCRIPTS)})",
-        "        _env['PATH'] = [p for p in _env['PATH'] if p != _scripts]",
+        # This xonsh read PATH from its parent and expands any '$NAME' in it on read.
+        "        _forms = (_scripts, os.path.expandvars(_scripts))",
+        "        _env['PATH'] = [p for p in _env['PATH'] if p not in _forms]",
         f"        for _name in {tuple(unset)!r}:",
         "            if _name in _env:",
         "                del _env[_name]",
@@ -57,7 +59,11 @@ class Xonsh(Shell):
             "            _hidden[_name] = _env[_name]",
             "            del _env[_name]",
             f"    _env.update({values})",
-            f"    _env['PATH'] = {prepend} + _old_path",
+            # xonsh expands $NAME in PATH entries on every read (EXPAND_ENV_VARS), with
+            # no escape: a '$' is spelled as a variable whose value is '$'.
+            "    _env['_ENVMAN_DOLLAR'] = '$'",
+            "    _literal = (lambda p: p.replace('$', \"${'_ENVMAN_DOLLAR'}\")) if _env.get('EXPAND_ENV_VARS') else str",
+            f"    _env['PATH'] = [_literal(p) for p in {prepend}] + _old_path",
             "    _fields = _env['PROMPT_FIELDS']",
             "    _old_field = _fields.get('env_name')",
             f"    _prefix = {quote(act.prompt_prefix)}",
