@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -40,12 +40,8 @@ def test_concurrent_round_keeps_every_invariant(ws: common.Workspace) -> None:
     assert not fig.anomalies, "\n".join(lines(fig))
 
 
-KNOWN_KILL = {
-    ("new", "write:.envman-marker.toml"): "issue 10: a kill while the marker is written leaves "
-                                          "an unmarked envs/NAME that blocks the name forever",
-    ("rm", "write:registry.toml"): "issue 10: a killed registry save leaves "
-                                   ".registry.toml.*.tmp that doctor --fix never cleans",
-}
+# Known defects of aimed kills: none since main 3b8a9d4 (issue 10's rewrite).
+KNOWN_KILL: Dict[Tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("op,point", [
@@ -61,19 +57,19 @@ def test_aimed_kill(ws: common.Workspace, op: str, point: str) -> None:
 
 
 KNOWN_HOSTILE: Dict[str, str] = {
-    "new: project 256-byte component": "issue 10: a 256-byte path component is an internal error",
-    "new: project non-UTF-8": "issue 10: a non-UTF-8 project path crashes and leaves envs/NAME",
-    "new: project ''": "issue 10: --project '' is taken as 'not given'",
-    "new: --python ''": "issue 10: --python '' is taken as 'not given'",
-    "ls --older-than '99999999999999999999d'": "issue 10: huge AGE is an OverflowError",
-    "new: .python-version with NUL": "issue 10: NUL in .python-version is an internal error",
-    "new: directory at registry.toml.lock": "issue 10: a directory at the lock is an internal error",
+    "new: full disk (1 MiB tmpfs)": "a `new` failing on a full disk leaves an empty envs/ "
+                                    "directory in a data root that had none",
 }
+FIXED_SINCE_MAIN_3B8A9D4 = [
+    "new: project 256-byte component", "new: project non-UTF-8", "new: project ''",
+    "new: --python ''", "ls --older-than '99999999999999999999d'",
+    "new: .python-version with NUL", "new: directory at registry.toml.lock",
+]
 QUICK_HOSTILE = [
     "new: empty name", "new: name ..", "new: leading .", "new: unicode name",
     "rm --yes: unknown name", "new: project missing", "new: --python 2.7",
     "ls --older-than '1y'", "new: -r missing", "ls with bad TOML config",
-    "ls: registry newer schema", *KNOWN_HOSTILE,
+    "ls: registry newer schema", *FIXED_SINCE_MAIN_3B8A9D4, *KNOWN_HOSTILE,
 ]
 
 
@@ -86,11 +82,12 @@ def _case(desc: str) -> sections.Case:
     pytest.param(d, marks=pytest.mark.xfail(strict=True, reason=KNOWN_HOSTILE[d]))
     if d in KNOWN_HOSTILE else d for d in QUICK_HOSTILE])
 def test_hostile_input(ws: common.Workspace, desc: str) -> None:
+    if _case(desc)[4] and not common.is_root():
+        pytest.skip("needs root (mount)")
     assert sections.hostile_case(ws, _case(desc)) == []
 
 
 KNOWN_TRAPS = {
-    "trap_used_is_link": "issue 10: doctor --fix follows <root>/used as a link and deletes its target",
     "trap_mount_inside": "issue 10: rm descends into a file system mounted inside an environment",
 }
 

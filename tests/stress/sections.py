@@ -346,7 +346,9 @@ def catalogue() -> List[Case]:
     add("new: project 256-byte component", [*NEW, "x", "--project", "{B}/" + "c" * 256, *WP])
     add("new: project non-UTF-8", [*NEW, "x", "--project", "{B}/bad\udcff", *WP],
         _mkdir("bad\udcff"))
-    add("new: project with newline", [*NEW, "x", "--project", "{B}/nl\nx", *WP], _mkdir("nl\nx"))
+    # SPEC refuses a newline in the data root only; a project path with one is not put on PATH
+    add("new: project with newline", [*NEW, "x", "--project", "{B}/nl\nx", *WP], _mkdir("nl\nx"),
+        code=(0, 2))
     add("new: project ''", [*NEW, "x", "--project", "", *WP])
     add("ls: --project missing", ["ls", "--project", "{B}/missing"], code=0)
     # --python specs
@@ -373,7 +375,7 @@ def catalogue() -> List[Case]:
     add("new: -r with --without-pip", [*NEW, "x", "--project", "{B}/project", "-r",
                                         "{B}/req.txt", *WP], _file("req.txt", b"\n"))
     add("new: -r non-UTF-8 path", [*NEW, "x", "--project", "{B}/project", "-r",
-                                    "{B}/r\udcfe.txt"], _file("r\udcfe.txt", b"\n"), code=1)
+                                    "{B}/r\udcfe.txt"], _file("r\udcfe.txt", b"\n"), code=(1, 2))
     add("new: -r a FIFO (nobody writes)", [*NEW, "x", "--project", "{B}/project", "-r",
                                             "{B}/req.fifo", "-q"], _fifo_at("req.fifo"), code=2)
     add("new: -r empty file", [*NEW, "x", "--project", "{B}/project", "-r", "{B}/empty.txt",
@@ -428,7 +430,7 @@ def catalogue() -> List[Case]:
     add("activate: unknown shell", ["activate", "base", "--shell", "cmd.exe"])
     add("completion: unknown shell", ["completion", "tcsh-x"])
     add("adopt: not a venv", ["adopt", "{B}/project"])
-    add("run: --older-than on run (unknown option)", ["run", "--older-than", "1d", "base"])
+    add("info: unknown option", ["info", "--frob", "base"])
     # the machine
     add("new: read-only data root", [*NEW, "x", "--project", "{B}/project", *WP], _read_only,
         code=1, root_only=True)
