@@ -321,3 +321,20 @@ def test_nothing_is_built_or_deleted_through_a_linked_envs_directory(cli, home: 
         assert (result.code != 0 or args[0] == "prune") and "Traceback" not in result.err, (args, result)
         assert sorted(p.name for p in canary.iterdir()) == before, args
         assert (canary / "web" / "pyvenv.cfg").is_file(), args
+
+
+def test_doctor_keeps_the_stamps_of_environments_it_registers_again(cli, home: Path,
+                                                                     project: Path) -> None:
+    """After a lost registry, `--fix` registers the environments again from their markers:
+    their time-of-use stamps must survive, or `unused` ages restart and prune misjudges."""
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    assert cli("run", "web", "--", "python", "-c", "pass").code == 0
+    [stamp] = list((home / "used").iterdir())
+    (home / "registry.toml").unlink()
+    report = cli("doctor")
+    assert "unregistered" in report.err and "stale-stamps" not in report.err, report
+    fixed = cli("doctor", "--fix")
+    assert "registered again" in fixed.err, fixed
+    assert stamp.exists(), "the stamp of an environment registered again is kept"
+    healthy(cli, home, ["web"])
+    assert stamp.exists()
