@@ -111,6 +111,7 @@ def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = Non
 
 def _stage(store: Store, record: EnvRecord, replaces: Optional[EnvRecord]) -> Path:
     """`envs/.new-PID-HEX` holding the 'creating' marker: the reservation before it is named."""
+    made_envs = not os.path.lexists(store.envs_dir)
     try:
         store.envs_dir.mkdir(parents=True, exist_ok=True)
         if os.path.islink(store.envs_dir):
@@ -121,6 +122,7 @@ def _stage(store: Store, record: EnvRecord, replaces: Optional[EnvRecord]) -> Pa
         staging = store.envs_dir / f"{lifecycle.NEW_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         os.mkdir(staging)
     except OSError as exc:
+        _drop_envs(store, made_envs)
         raise OperationFailed(f"cannot create {record.path}: {exc.strerror}") from None
     try:
         markers.write(staging, markers.for_this_process(
@@ -128,10 +130,20 @@ def _stage(store: Store, record: EnvRecord, replaces: Optional[EnvRecord]) -> Pa
             replaces=replaces.id if replaces is not None else None))
     except BaseException as exc:
         _drop_staging(staging)
+        _drop_envs(store, made_envs)
         if isinstance(exc, OSError):
             raise OperationFailed(f"cannot create {record.path}: {exc.strerror}") from None
         raise
     return staging
+
+
+def _drop_envs(store: Store, made: bool) -> None:
+    """Remove `envs/` again if this build made it and nothing went into it."""
+    if made:
+        try:
+            os.rmdir(store.envs_dir)
+        except OSError:
+            pass
 
 
 def _name_free(store: Store, current: Registry, record: EnvRecord, check_store: bool = True) -> None:

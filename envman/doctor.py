@@ -21,8 +21,9 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from envman import building, lifecycle, registry
 from envman.errors import EnvmanError, OperationFailed, RegistryError
+from envman.fsutil import writer_of
 from envman.lifecycle import Found, Kind
-from envman.markers import MARKER_NAME
+from envman.markers import MARKER_NAME, process_alive
 from envman.models import EnvRecord
 from envman.registry import Registry
 from envman.store import Store
@@ -400,7 +401,8 @@ def _check_temp_files(store: Store, current: Registry) -> List[Finding]:
 
     The registry's and the markers' are written under the registry lock, so under the
     lock none of them can be a write in progress; the cache's are written without it,
-    so only old ones are taken.
+    so one is taken only when the process named in it is gone (or, from an older
+    envman that did not name it, when it is old).
     """
     places: List[Path] = [store.root]
     places += [p for p in (lifecycle.place_of(store, r) for r in current) if p is not None]
@@ -409,8 +411,9 @@ def _check_temp_files(store: Store, current: Registry) -> List[Finding]:
         candidates += _temp_files(place, (".registry.toml.", f".{MARKER_NAME}."))
     cutoff = time.time() - STALE_TEMP_SECONDS
     for cached in _temp_files(store.cache, (".",)):
+        writer = writer_of(cached.name)
         try:
-            if os.lstat(cached).st_mtime < cutoff:
+            if (not process_alive(writer)) if writer is not None else os.lstat(cached).st_mtime < cutoff:
                 candidates.append(cached)
         except OSError:
             pass

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Union
+from typing import Optional, Union
 
 from envman import checkpoints
 
@@ -21,7 +21,9 @@ def write_atomic(path: PathLike, data: bytes) -> None:
     filesystem; it is fsynced first so a crash cannot leave an empty file behind.
     """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # The writer's pid in the name lets `doctor --fix` tell a write in progress from one
+    # that was killed (`writer_of`).
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     try:
         os.chmod(tmp, _mode_for(target))
         with os.fdopen(fd, "wb") as handle:
@@ -36,6 +38,15 @@ def write_atomic(path: PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def writer_of(temp_name: str) -> Optional[int]:
+    """The pid of the process that made `write_atomic`'s temporary file `temp_name`, or
+    None if the name does not say (not one of ours, or an older envman's)."""
+    import re
+
+    found = re.search(r"\.(\d+)-[A-Za-z0-9_]+\.tmp\Z", temp_name)
+    return int(found.group(1)) if found and temp_name.startswith(".") else None
 
 
 def _mode_for(target: Path) -> int:

@@ -226,10 +226,9 @@ def _reservation(path: Path) -> Found:
         return _build(path, marker, _has_pyvenv_cfg(path), "a reservation")
     # Killed while writing the marker: the pid in the name says whose it was.
     pid_text = path.name[len(NEW_PREFIX):].split("-", 1)[0]
-    owner = Marker(id="unknown", name="", state=MarkerState.CREATING,
-                   pid=int(pid_text) if pid_text.isdigit() else 0, host=_hostname())
-    if not owner.creator_gone():
-        return Found(Kind.BUILDING, path, f"is a reservation of a running envman (pid {owner.pid})")
+    pid = int(pid_text) if pid_text.isdigit() else 0
+    if markers.process_alive(pid):
+        return Found(Kind.BUILDING, path, f"is a reservation of a running envman (pid {pid})")
     if _only_envman_files(path):
         return Found(Kind.ABANDONED, path, "is a reservation killed before its marker was written",
                      None, bare=True)
@@ -251,12 +250,6 @@ def _trash(path: Path) -> Found:
     if _only_envman_files(path):
         return Found(Kind.TRASH, path, "is left by a deletion interrupted at its end", bare=True)
     return Found(Kind.FOREIGN, path, "is left by a deletion, but holds files and no envman marker")
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 def _has_pyvenv_cfg(path: Path) -> bool:

@@ -50,14 +50,10 @@ class Marker:
         """
         import socket  # only when a marker is judged: `ls` never does
 
-        if self.host != socket.gethostname() or self.pid <= 0:
+        if self.host != socket.gethostname():
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        if not process_alive(self.pid):
             return True
-        except PermissionError:
-            return False
         # A live process with that pid may be a newer one that reused it.
         return self.started is not None and process_start(self.pid) not in (None, self.started)
 
@@ -76,6 +72,19 @@ class Marker:
             doc["replaces"] = self.replaces
         doc["record"] = dict(self.record)
         return doc
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` exists on this machine (unknown counts as alive)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, as another user's
+    return True
 
 
 def process_start(pid: int) -> Optional[int]:

@@ -56,10 +56,7 @@ def test_aimed_kill(ws: common.Workspace, op: str, point: str) -> None:
     assert not fig.anomalies, "\n".join(lines(fig))
 
 
-KNOWN_HOSTILE: Dict[str, str] = {
-    "new: full disk (1 MiB tmpfs)": "a `new` failing on a full disk leaves an empty envs/ "
-                                    "directory in a data root that had none",
-}
+KNOWN_HOSTILE: Dict[str, str] = {}
 FIXED_SINCE_MAIN_3B8A9D4 = [
     "new: project 256-byte component", "new: project non-UTF-8", "new: project ''",
     "new: --python ''", "ls --older-than '99999999999999999999d'",
@@ -69,7 +66,7 @@ QUICK_HOSTILE = [
     "new: empty name", "new: name ..", "new: leading .", "new: unicode name",
     "rm --yes: unknown name", "new: project missing", "new: --python 2.7",
     "ls --older-than '1y'", "new: -r missing", "ls with bad TOML config",
-    "ls: registry newer schema", *FIXED_SINCE_MAIN_3B8A9D4, *KNOWN_HOSTILE,
+    "ls: registry newer schema", "new: full disk (1 MiB tmpfs)", *FIXED_SINCE_MAIN_3B8A9D4,
 ]
 
 
@@ -87,9 +84,7 @@ def test_hostile_input(ws: common.Workspace, desc: str) -> None:
     assert sections.hostile_case(ws, _case(desc)) == []
 
 
-KNOWN_TRAPS = {
-    "trap_mount_inside": "issue 10: rm descends into a file system mounted inside an environment",
-}
+KNOWN_TRAPS: Dict[str, str] = {}
 
 
 @pytest.mark.parametrize("trap", [

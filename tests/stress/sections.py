@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from common import (CLEAN_EXITS, MARKER, Figures, Root, Workspace, invariants, is_root,
-                    kill_hard, kill_only, mount, one_line, records, env_works, stderr_problem,
+                    kill_hard, kill_only, mount, one_line, records, stderr_problem,
                     tree_digest, tree_shape, shape_diff, unmount_under, wait_stopped)
 
 # == 1. concurrency ===================================================================
@@ -646,17 +646,25 @@ def trap_mount_inside(root: Root) -> List[str]:
         root.run("rm", "--yes", "web")
         root.run("prune", "--yes", "--unreachable")
         root.run("doctor", "--fix")
-        problems = []
-        for mnt in mounts:
-            alive = [f"mounted-canary-{i}.txt" for i in range(3)
-                     if (mnt / f"mounted-canary-{i}.txt").is_file()]
-            if len(alive) != 3:
-                problems.append(f"CANARY DAMAGED: deletion crossed into the tmpfs at "
-                                f"{mnt.relative_to(root.home)} ({3 - len(alive)} of 3 files gone)")
-        return problems
+        # A deletion renames the environment to `.trash-*` first: the mounts move with it,
+        # so count the mounts (wherever they are now) that still hold all their canaries.
+        whole = [p for p in _mounts_under(root.home)
+                 if all((p / f"mounted-canary-{n}.txt").is_file() for n in range(3))]
+        if len(whole) < len(mounts):
+            return [f"CANARY DAMAGED: deletion crossed into a mounted tmpfs ({len(mounts) - len(whole)} "
+                    f"of {len(mounts)} mounts lost canary files)"]
+        return []
     finally:
-        for mnt in mounts:
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        for point in sorted(_mounts_under(root.home), key=lambda p: -len(str(p))):
+            subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def _mounts_under(directory: Path) -> List[Path]:
+    """The mount points below `directory`, wherever a rename has moved them."""
+    with open("/proc/self/mountinfo") as handle:
+        points = [line.split(" ")[4].replace("\\040", " ") for line in handle]
+    base = str(directory)
+    return [Path(p) for p in points if p.startswith(base + os.sep)]
 
 
 def trap_no_pyvenv_cfg(root: Root) -> List[str]:
