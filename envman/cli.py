@@ -349,9 +349,11 @@ def prune(
     store, config = _store(), _config()
     age = parse_age(older_than) if older_than is not None else config.stale_after
     plan = pruning.make_plan(store, age, unreachable)
+    doable = [c for c in plan.candidates if c.refusal is None]
+    if doable and not (dry_run or yes or sys.stdin.isatty()):  # the one error line, first
+        _confirm(yes, f"Prune {len(doable)} environment(s), freeing {pruning.human_size(plan.size)}?")
     if not as_json:
         _show_prune_plan(plan, dry_run)
-    doable = [c for c in plan.candidates if c.refusal is None]
     if dry_run or not doable:
         if as_json:
             _print_json(pruning.to_json(plan, True, [], []))
