@@ -67,7 +67,7 @@ class Shared:
 def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Shared:
     root = tmp_path_factory.mktemp("shared")
     env = {"ENVMAN_HOME": str(root / "home"), "ENVMAN_CONFIG": str(root / "config.toml"),
-           "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "ENVMAN_NO_UV": "1",
            **{v: str(root / "xdg" / v.lower()) for v in
               ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")}}
     project = root / "project"
@@ -256,7 +256,9 @@ def test_sigkill_mid_build_then_recreate_puts_it_back(shared: Shared, tmp_path: 
 
 
 def test_broken_environments_repaired_with_their_packages(cli, tmp_path: Path, home: Path,
-                                                          wheelhouse: Path) -> None:
+                                                          wheelhouse: Path, installer: str) -> None:
+    """The pinned reinstall (`name==version` read from the old environment), with pip and
+    with uv (pip's PIP_FIND_LINKS reaches uv as UV_FIND_LINKS)."""
     python = a_python()
     link = linked_python(tmp_path / "upgraded-away" / "bin", python)
     project = tmp_path / "proj"
