@@ -96,6 +96,10 @@ def seed_pip(cache: Path, interpreter: Interpreter, env_dir: Path,
     for attempt in (1, 2):
         image = _load(images / key)
         if image is None:
+            if os.path.lexists(images / key):  # a manifest that does not read back: never trusted
+                progress("the cached pip image is damaged (its manifest does not read back); "
+                         "building it again")
+                _discard(images, images / key)
             progress(f"building the pip image for Python {interpreter.version} "
                      "(once per interpreter; later environments reuse it)")
             image = _build(images, key, interpreter)
