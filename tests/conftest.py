@@ -136,14 +136,15 @@ def cli():
 def assert_clean_error(result: Result, code: int, after_tool_output: bool = False) -> None:
     """One `envman: error:` line (and maybe a hint), the right status, no traceback.
 
-    With `after_tool_output`, a subprocess's own output (pip's) may come first.
+    `new` and `recreate` may first say what they were doing (`envman: using Python ...`);
+    with `after_tool_output`, a subprocess's own output (pip's) may come first too.
     """
     assert result.code == code, result
     assert "Traceback" not in result.err, result
     lines = [line for line in result.err.splitlines() if line.strip()]
     starts = [i for i, line in enumerate(lines) if line.startswith("envman: error: ")]
     assert len(starts) == 1, result
-    assert after_tool_output or starts[0] == 0, result
+    assert after_tool_output or all(line.startswith("envman: ") for line in lines[:starts[0]]), result
     assert all(line.startswith("hint: ") for line in lines[starts[0] + 1:]), result
 
 
