@@ -200,7 +200,8 @@ def make_venv(store: Store, record: EnvRecord, interpreter: Interpreter,
         env = clean_environ()
     run(cmd, what=f"creating the environment with Python {interpreter.version}",
         env=env, capture=True, timeout=VENV_TIMEOUT)
-    if not record.without_pip:
+    # An interpreter that made no venv is left for the build's verify step to report.
+    if not record.without_pip and (Path(record.path) / "pyvenv.cfg").is_file():
         seeding.seed_pip(store.cache, interpreter, Path(record.path), progress)
 
 
