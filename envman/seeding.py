@@ -65,6 +65,10 @@ def _silent(message: str) -> None:
     pass
 
 
+class _NoCache(Exception):
+    """The cache cannot be written: seed this environment with ensurepip instead."""
+
+
 class Damaged(Exception):
     """The image on disk does not match its manifest: rebuild it, never use it."""
 
@@ -102,7 +106,12 @@ def seed_pip(cache: Path, interpreter: Interpreter, env_dir: Path,
                 _discard(images, images / key)
             progress(f"building the pip image for Python {interpreter.version} "
                      "(once per interpreter; later environments reuse it)")
-            image = _build(images, key, interpreter)
+            try:
+                image = _build(images, key, interpreter)
+            except _NoCache as exc:  # a cache that cannot be written only costs time
+                progress(f"cannot keep a pip image ({exc}); running ensurepip instead")
+                _ensurepip(env_dir)
+                return
         progress(f"seeding {', '.join(image.distributions)} from the cache")
         try:
             install(image, env_dir)
@@ -180,7 +189,7 @@ def _build(images: Path, key: str, interpreter: Interpreter) -> Image:
         work = images / f".build-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         work.mkdir()
     except OSError as exc:
-        raise OperationFailed(f"seeding pip failed: cannot write the cache {images}: {exc.strerror}") from None
+        raise _NoCache(f"cannot write {images}: {exc.strerror}") from None
     try:
         manifest = _make(work, interpreter)
         write_atomic(work / MANIFEST, json.dumps(manifest).encode())
@@ -191,7 +200,7 @@ def _build(images: Path, key: str, interpreter: Interpreter) -> Image:
                 raise
             # Another envman renamed its image into place first: use that one.
     except OSError as exc:
-        raise OperationFailed(f"seeding pip failed: cannot write the cache {images}: {exc.strerror}") from None
+        raise _NoCache(f"cannot write {images}: {exc.strerror}") from None
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)

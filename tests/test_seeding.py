@@ -236,3 +236,17 @@ def test_shebang_forms() -> None:
     assert seeding.shebang(long).startswith("#!/bin/sh\n'''exec' \"" + long + '" "$0" "$@"\n')
     assert '"/a b/\\$x\\"/py"' in seeding.shebang('/a b/$x"/py')
 
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
+    """No image can be kept (here `pip-images` is a file): ensurepip, as venv would."""
+    finder = Finder(tmp_path / "cache")
+    interpreter = finder.probe(str(a_python()))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / seeding.IMAGES_DIR).write_text("not a directory")
+    env = tmp_path / "env"
+    make_bare_venv(interpreter.executable, env)
+    said: List[str] = []
+    seeding.seed_pip(tmp_path / "cache", interpreter, env, said.append)
+    assert any("running ensurepip instead" in line for line in said), said
+    pip(env, "check")
