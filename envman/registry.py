@@ -2,7 +2,7 @@
 
 Readers never lock: writers replace the file atomically, so a reader sees a whole
 file. Writers load, modify and save inside one inter-process lock. Next to the TOML
-(the truth, readable and editable by people) a JSON snapshot in the cache lets `ls`
+(the truth, readable and editable by people) a snapshot in the cache lets `ls`
 skip TOML parsing, which costs ~0.1 s at 1,000 records. The snapshot names the
 registry file it was made from by inode, size and modification time: every atomic
 replace makes a new inode and every edit a new mtime, so a stale snapshot is never used.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,7 @@ class LazyRecords(Mapping[str, EnvRecord]):
                 record = EnvRecord.from_dict(name, json.loads(line.split("\t", 1)[0]), self._where)
             except (ValueError, TypeError, AttributeError, RegistryError):
                 record = self._fallback()[name]  # a damaged cache costs only the TOML parse
+                del self._lines[name]  # and a save writes this record's line afresh
             self._made[name] = record  # a cache: the mapping itself never changes
         return record
 
@@ -253,11 +255,11 @@ def _write_snapshot(store: Store, identity: Optional[List[int]], registry: Regis
     # One line per record: a name holding a tab or a line break (only a hand edit can
     # make one) cannot be written so, and then there is no snapshot.
     if all("\t" not in name and "\n" not in name for name, _, _ in parts):
-        header = json.dumps({"format": SNAPSHOT_FORMAT, "registry": identity})
-        text = "".join([header, "\n", *(f"{name}\t{line}\n" for name, line, _ in parts)])
+        body = "".join([f"{name}\t{line}\n" for name, line, _ in parts]).encode("utf-8")
+        header = json.dumps({"format": SNAPSHOT_FORMAT, "registry": identity, "crc32": zlib.crc32(body)})
         try:
             store.cache.mkdir(parents=True, exist_ok=True)
-            write_atomic(_snapshot_path(store), text.encode("utf-8"))
+            write_atomic(_snapshot_path(store), header.encode() + b"\n" + body)
         except OSError:
             pass
     _write_names_index(store, identity, registry)
@@ -297,13 +299,15 @@ def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
     Records are parsed from it only when asked for."""
     try:
         with open(_snapshot_path(store), "rb") as handle:
-            text = handle.read().decode("utf-8")
-        header, _, body = text.partition("\n")
+            header, _, raw = handle.read().partition(b"\n")
         data = json.loads(header)
         if data.get("format") != SNAPSHOT_FORMAT or data.get("registry") != identity:
             return None
+        # Writers save the TOML from its lines: a damaged snapshot must never be one of them.
+        if data.get("crc32") != zlib.crc32(raw):
+            return None
         lines: Dict[str, str] = {}
-        for row in body.split("\n"):
+        for row in raw.decode("utf-8").split("\n"):
             if row:
                 name, line = row.split("\t", 1)
                 if "\t" not in line:  # the record's JSON, a tab, its TOML text

@@ -95,6 +95,9 @@ class Image:
 def seed_pip(cache: Path, interpreter: Interpreter, env_dir: Path,
              progress: Progress = _silent) -> None:
     """Put the interpreter's bundled pip into `env_dir` (a venv made without pip)."""
+    if os.name == "nt":  # pip's entry points there are .exe launchers, not text to rewrite
+        _ensurepip(env_dir)
+        return
     images = cache / IMAGES_DIR
     key = image_key(interpreter)
     for attempt in (1, 2):

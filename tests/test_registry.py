@@ -88,16 +88,28 @@ def test_a_corrupt_snapshot_is_ignored(cli, project: Path, home: Path) -> None:
     make(cli, project, "a")
     snapshot = home / "cache" / registry.SNAPSHOT_NAME
     assert snapshot.exists()
-    header, line, _ = snapshot.read_text().split("\n")
-    name, record, toml_text = line.split("\t", 2)
-    snapshot.write_text(f"{header}\n{name}\t{json.dumps({'id': 5})}\t{toml_text}\n")
-    result = cli("ls", "--json")
-    assert result.code == 0, result
-    assert [e["name"] for e in json.loads(result.out)] == ["a"]
-    assert json.loads(result.out)[0]["path"] == str(home / "envs" / "a"), "read from the TOML"
-    snapshot.write_text(f"{header}\n{name}\t{json.dumps({'id': 5})}\t{toml_text}\n")
-    assert cli("new", "b", "--without-pip", cwd=project).code == 0, "a mutation falls back too"
-    assert [e["name"] for e in json.loads(cli("ls", "--json").out)] == ["a", "b"]
+    import zlib
+
+    for count, checksum in ((1, "stale"), (2, "matching")):  # the file's checksum, else the record's check
+        header, first, *rest = snapshot.read_text().split("\n")
+        name, _, toml_text = first.split("\t", 2)
+        assert name == "a"
+        damaged = "\n".join([f"{name}\t{json.dumps({'id': 5})}\t{toml_text}", *rest])
+        head = json.loads(header)
+        if checksum == "matching":
+            head["crc32"] = zlib.crc32(damaged.encode())
+        snapshot.write_text(f"{json.dumps(head)}\n{damaged}")
+        result = cli("ls", "--json")
+        assert result.code == 0, result
+        assert [e["name"] for e in json.loads(result.out)][0] == "a"
+        assert json.loads(result.out)[0]["path"] == str(home / "envs" / "a"), "read from the TOML"
+        snapshot.write_text(f"{json.dumps(head)}\n{damaged}")
+        made = cli("new", f"b-{checksum}", "--without-pip", cwd=project)
+        assert made.code == 0, "a mutation falls back too"
+        assert len(json.loads(cli("ls", "--json").out)) == count + 1
+        assert registry.load(Store.from_environment()).find("a").path == str(home / "envs" / "a")
+        assert registry._parse(Store.from_environment(), (home / "registry.toml").read_bytes()) \
+            .find("a").path == str(home / "envs" / "a"), "the TOML written is whole"
 
 
 def test_a_mutation_parses_no_toml_and_serialises_only_what_changed(tmp_path: Path,
