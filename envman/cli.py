@@ -77,6 +77,13 @@ def _config() -> Config:
     return load_config(config_path())
 
 
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """The core's progress callback: each step as a line on stderr, or nothing."""
+    if quiet:
+        return lambda message: None
+    return lambda message: say(f"envman: {message}")
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -127,9 +134,10 @@ def new(
     without_pip: bool = typer.Option(False, "--without-pip", help="Do not install pip into the environment."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
 ) -> None:
     """Create an environment for a project and register it."""
+    from envman import uv
     from envman.envs import NewOptions, create
     from envman.staleness import assess
 
@@ -139,8 +147,9 @@ def new(
     options = NewOptions(name=name, project=Path(project) if project is not None else None,
                          python=python, requirements=requirement or (),
                          system_site_packages=system_site_packages, copies=copies,
-                         without_pip=without_pip, prompt=prompt, quiet=quiet)
-    created = create(store, config, options)
+                         without_pip=without_pip, prompt=prompt, quiet=quiet,
+                         uv=uv.locate(config))
+    created = create(store, config, options, progress=_progress(quiet))
     record = created.record
     if as_json:
         _print_json(assess(store, record, now(), config.stale_after).to_json())
@@ -477,7 +486,7 @@ def recreate(
     requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
     every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
     broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
 ) -> None:
     """Rebuild an environment from scratch: recorded Python version, options and requirements.
 
@@ -496,13 +505,17 @@ def recreate(
         raise UsageError("--broken goes with --all", hint="envman recreate --all --broken")
     if every and requirement:
         raise UsageError("-r applies to one environment; it cannot go with --all")
+    from envman import uv
+
     store = _store()
-    options = rebuilding.RecreateOptions(python=python, quiet=quiet,
+    options = rebuilding.RecreateOptions(python=python, quiet=quiet, uv=uv.locate(_config()),
                                          requirements=requirement if requirement else None)
     if name is not None:
-        _recreated_lines(rebuilding.recreate(store, _find(store, name), options))
+        _recreated_lines(rebuilding.recreate(store, _find(store, name), options,
+                                             progress=_progress(quiet)))
         return
-    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary)
+    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary,
+                                       progress=_progress(quiet))
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)

@@ -13,13 +13,15 @@ from envman.errors import UsageError
 from envman.fsutil import tomllib
 
 DEFAULT_STALE_AFTER = "90d"
-KEYS = {"default_python", "stale_after"}
+KEYS = {"default_python", "stale_after", "use_uv", "uv"}
 
 
 @dataclass(frozen=True)
 class Config:
     default_python: Optional[str] = None
     stale_after: timedelta = parse_age(DEFAULT_STALE_AFTER)
+    use_uv: bool = True  # use uv when it is there (ENVMAN_NO_UV=1 also turns it off)
+    uv: Optional[str] = None  # a uv that is not on PATH
 
 
 def config_path(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -61,4 +63,10 @@ def load_config(path: Path) -> Config:
         age = parse_age(stale_after)
     except UsageError as exc:
         raise UsageError(f"{path}: 'stale_after': {exc.message}", hint=exc.hint) from None
-    return Config(default_python=default_python, stale_after=age)
+    use_uv = doc.get("use_uv", True)
+    if not isinstance(use_uv, bool):
+        raise UsageError(f"{path}: 'use_uv' must be true or false")
+    uv = doc.get("uv")
+    if uv is not None and not (isinstance(uv, str) and uv):
+        raise UsageError(f"{path}: 'uv' must be the path of a uv executable, such as \"~/bin/uv\"")
+    return Config(default_python=default_python, stale_after=age, use_uv=use_uv, uv=uv)

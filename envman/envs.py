@@ -1,10 +1,14 @@
 """Creating and removing environments, and the environment a command runs in.
 
 `create` validates every input and chooses the interpreter, then hands the rest to the
-one build transaction (`envman.building`): reserve the name -> `python -m venv` ->
-install the requirements -> verify -> mark 'ready' and register, or undo. Only the
-last step makes the environment visible, so a failure at any point leaves no record
-and no directory.
+one build transaction (`envman.building`): reserve the name -> create the venv
+without pip (`python -m venv`, or `uv venv`) -> seed pip from the cached image
+(`envman.seeding`) -> install the requirements (pip, or `uv pip`) -> verify -> mark
+'ready' and register, or undo. Only the last step makes the environment visible, so a
+failure at any point leaves no record and no directory.
+
+The core never prints: what it is doing goes to a `progress` callback (the CLI's
+stderr, or nothing with `--quiet`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from envman import building, registry
 from envman.ages import now
@@ -30,6 +34,12 @@ from envman.store import Store, env_python, scripts_dir
 
 VENV_TIMEOUT = 600.0
 
+Progress = Callable[[str], None]
+
+
+def silent(message: str) -> None:
+    """The default progress callback: say nothing."""
+
 
 @dataclass(frozen=True)
 class NewOptions:
@@ -44,6 +54,7 @@ class NewOptions:
     without_pip: bool = False
     prompt: Optional[str] = None
     quiet: bool = False  # keep the installer's progress off the terminal
+    uv: Optional[str] = None  # the uv executable to create and install with (None: venv and pip)
 
 
 @dataclass(frozen=True)
@@ -109,8 +120,12 @@ def _recorded(full: Path, project: Path) -> Requirement:
     return Requirement(recorded, digest, st.st_size, st.st_mtime_ns)
 
 
-def create(store: Store, config: Config, options: NewOptions, finder: Optional[Finder] = None) -> Created:
-    """Create, seed and register a new environment; nothing is left behind on failure."""
+def create(store: Store, config: Config, options: NewOptions, finder: Optional[Finder] = None,
+           progress: Progress = silent) -> Created:
+    """Create, seed and register a new environment; nothing is left behind on failure.
+
+    `progress` hears, one line at a time, the interpreter chosen and each step.
+    """
     project = project_dir(options.project)
     name = check_name(options.name) if options.name is not None else name_from_directory(project.name)
     env_dir = store.env_path(name)
@@ -127,6 +142,7 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
     finder = finder or Finder(store.cache)
     interpreter, source = resolve(finder, options.python, project, config.default_python)
     check_text(interpreter.executable, "the interpreter's path")
+    progress(f"using Python {interpreter.version} ({interpreter.executable}, from {source})")
     moment = now()
     record = EnvRecord(
         name=name,
@@ -143,8 +159,9 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
         without_pip=options.without_pip,
         prompt=options.prompt,
     )
-    building.build(store, record,
-                   lambda: build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet))
+    paths = [full for full, _ in reqs]
+    building.build(store, record, lambda: build(store, record, interpreter, paths, options.quiet,
+                                                options.uv, progress))
     return Created(record, interpreter, source)
 
 
@@ -158,41 +175,69 @@ def _check_name_free(current: Registry, name: str) -> None:
         )
 
 
-def build(record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path],
-          quiet: bool = False) -> None:
-    """`python -m venv` into the (reserved) directory, then install the requirements."""
-    make_venv(record, interpreter)
+def build(store: Store, record: EnvRecord, interpreter: Interpreter, requirements: Sequence[Path],
+          quiet: bool = False, uv_exe: Optional[str] = None, progress: Progress = silent) -> None:
+    """The build's steps: the venv with pip seeded, then the requirements."""
+    make_venv(store, record, interpreter, uv_exe, progress)
     if requirements:
-        install(record, [arg for path in requirements for arg in ("-r", str(path))], quiet)
+        count = len(requirements)
+        progress(f"installing {count} requirement file{'s' if count > 1 else ''} "
+                 f"with {'uv pip' if uv_exe else 'pip'}")
+        install(record, [arg for path in requirements for arg in ("-r", str(path))], quiet,
+                uv_exe=uv_exe)
 
 
-def make_venv(record: EnvRecord, interpreter: Interpreter) -> None:
-    """`python -m venv` with the record's options into the record's (reserved) directory."""
-    cmd = [interpreter.executable, "-I", "-m", "venv"]
-    if record.system_site_packages:
-        cmd.append("--system-site-packages")
-    if record.copies:
-        cmd.append("--copies")
-    if record.without_pip:
-        cmd.append("--without-pip")
-    if record.prompt is not None:
-        cmd += ["--prompt", record.prompt]
-    cmd.append(record.path)
+def make_venv(store: Store, record: EnvRecord, interpreter: Interpreter,
+              uv_exe: Optional[str] = None, progress: Progress = silent) -> None:
+    """Create the record's (reserved) directory as a venv without pip, then seed pip into
+    it from the cached image unless the record says `--without-pip`.
+
+    With uv, `uv venv` creates it, except with `--copies`: `uv venv` always links the
+    interpreter, so `python -m venv --copies` does that one.
+    """
+    from envman import seeding, uv  # here: `run` and `activate` import this module too
+    if uv_exe is not None and not record.copies:
+        progress("creating the environment with uv venv")
+        cmd = uv.venv_command(uv_exe, interpreter.executable, record.path,
+                              system_site_packages=record.system_site_packages, prompt=record.prompt)
+        env = uv.environ()
+    else:
+        progress("creating the environment with python -m venv")
+        cmd = [interpreter.executable, "-I", "-m", "venv", "--without-pip"]
+        if record.system_site_packages:
+            cmd.append("--system-site-packages")
+        if record.copies:
+            cmd.append("--copies")
+        if record.prompt is not None:
+            cmd += ["--prompt", record.prompt]
+        cmd.append(record.path)
+        env = clean_environ()
     run(cmd, what=f"creating the environment with Python {interpreter.version}",
-        env=clean_environ(), capture=True, timeout=VENV_TIMEOUT)
+        env=env, capture=True, timeout=VENV_TIMEOUT)
+    # An interpreter that made no venv is left for the build's verify step to report.
+    if not record.without_pip and (Path(record.path) / "pyvenv.cfg").is_file():
+        seeding.seed_pip(store.cache, interpreter, Path(record.path), progress)
 
 
 def install(record: EnvRecord, args: Sequence[str], quiet: bool = False,
-            what: str = "installing requirements") -> None:
-    """`pip install ARGS` inside the environment, from the project directory.
+            what: str = "installing requirements", uv_exe: Optional[str] = None) -> None:
+    """`pip install ARGS` inside the environment (`uv pip install` with uv), from the
+    project directory.
 
-    pip's progress streams to stderr unless `quiet`; then it is kept, and its last line
-    ends up in the error if the install fails.
+    The installer's progress streams to stderr unless `quiet`; then it is kept, and its
+    last line ends up in the error if the install fails.
     """
-    cmd = [str(env_python(Path(record.path))), "-m", "pip", "install", "--disable-pip-version-check",
-           *args]
+    from envman import uv
+
+    python = str(env_python(Path(record.path)))
+    if uv_exe is not None:
+        cmd = uv.pip_install_command(uv_exe, python, args, quiet)
+        env = uv.environ()
+    else:
+        cmd = [python, "-m", "pip", "install", "--disable-pip-version-check", *args]
+        env = clean_environ()
     cwd = record.project if os.path.isdir(record.project) else None
-    run(cmd, what=what, cwd=cwd, env=clean_environ(), capture=quiet)
+    run(cmd, what=what, cwd=cwd, env=env, capture=quiet)
 
 
 # The variables activation sets (deactivation removes them) and those it hides while

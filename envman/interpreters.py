@@ -3,7 +3,9 @@
 Probing an interpreter means starting it, so probes are cached by the executable's
 path, size and modification time; only `new` and `recreate` ever probe.
 Wrapper scripts (pyenv and asdf shims) pick a Python per directory, so they are never
-cached, and PATH scanning skips them: pyenv's own versions are looked at directly.
+cached, and PATH scanning skips them: pyenv's own versions are looked at directly. A
+pyenv shim that is asked for (`python3` on PATH) is resolved the way pyenv would
+(`envman.pyenv`) without starting it, and what it resolves to is probed and cached.
 """
 
 from __future__ import annotations
@@ -177,6 +179,10 @@ class Finder:
     def probe(self, executable: str, cwd: Optional[str] = None) -> Interpreter:
         """Run `executable` to learn what it is (or answer from the cache); OperationFailed if broken."""
         script = _is_script(executable)
+        if script:  # a pyenv shim: probe what it would run, which can be cached
+            resolved = self._through_shim(executable, cwd)
+            if resolved is not None:
+                return self.probe(resolved)
         cached = None if script else self.cache.get(executable)
         if cached is not None:
             return cached
@@ -184,6 +190,16 @@ class Finder:
         if not script:
             self.cache.put(executable, found)
         return found
+
+    def _through_shim(self, executable: str, cwd: Optional[str]) -> Optional[str]:
+        """The binary a pyenv shim would run from `cwd`, found without starting it."""
+        from envman import pyenv
+
+        root = pyenv.shim_root(executable)
+        if root is None:
+            return None
+        resolved = pyenv.resolve_shim(executable, root, cwd, self.environ)
+        return resolved if resolved is not None and not _is_script(resolved) else None
 
     def _probe_or_none(self, executable: str) -> Optional[Interpreter]:
         try:

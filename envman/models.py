@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -54,7 +54,9 @@ class Requirement:
     mtime_ns: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        data: Dict[str, Any] = {"path": self.path, "sha256": self.sha256, "size": self.size,
+                                "mtime_ns": self.mtime_ns}
+        return {k: v for k, v in data.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,15 @@ class EnvRecord:
 
     def to_dict(self) -> Dict[str, Any]:
         """The record as stored in the registry (TOML-ready; `name` is the table key)."""
-        data = asdict(self)
-        del data["name"]
-        data["requirements"] = [r.to_dict() for r in self.requirements]
+        # Field by field, not `asdict`: its deep copies cost most of a save of a large registry.
+        data: Dict[str, Any] = {
+            "id": self.id, "path": self.path, "project": self.project, "python": self.python,
+            "python_executable": self.python_executable, "created": self.created,
+            "last_used": self.last_used, "requirements": [r.to_dict() for r in self.requirements],
+            "system_site_packages": self.system_site_packages, "copies": self.copies,
+            "without_pip": self.without_pip, "prompt": self.prompt, "adopted": self.adopted,
+            "recreated": self.recreated,
+        }
         for optional in ("prompt", "recreated"):
             if data[optional] is None:
                 del data[optional]

@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from envman import building, lifecycle, registry
 from envman.ages import now
-from envman.envs import install, make_venv, requirement_files
+from envman.envs import Progress, install, make_venv, requirement_files, silent
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.installed import Distribution, distributions
 from envman.interpreters import Finder, Interpreter
@@ -35,6 +35,7 @@ class RecreateOptions:
     python: Optional[str] = None
     requirements: Optional[Sequence[Path]] = None  # None: the recorded ones, as they are now
     quiet: bool = False
+    uv: Optional[str] = None  # the uv executable to create and install with (None: venv and pip)
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,11 @@ class Outcome:
 
 
 def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
-             finder: Optional[Finder] = None) -> Recreated:
-    """Rebuild `record`'s environment in place; on any failure the old one is back."""
+             finder: Optional[Finder] = None, progress: Progress = silent) -> Recreated:
+    """Rebuild `record`'s environment in place; on any failure the old one is back.
+
+    `progress` hears, one line at a time, the interpreter chosen and each step.
+    """
     if record.adopted:
         raise UsageError(
             f"{record.name!r} was adopted (envman did not create {record.path}), so envman "
@@ -83,6 +87,8 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
                          hint="make a new environment with pip instead")
     finder = finder or Finder(store.cache)
     interpreter, source = choose_interpreter(finder, record, options.python)
+    progress(f"rebuilding {record.name!r} with Python {interpreter.version} "
+             f"({interpreter.executable}, {source})")
     old_dists = distributions(env_dir) if not reqs and found.kind is Kind.READY else []
     moment = now()
     new = record.with_changes(
@@ -97,15 +103,22 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
     pins: List[str] = []
     lost: List[str] = []
 
+    installer = "uv pip" if options.uv else "pip"
+
     def steps() -> None:
-        make_venv(new, interpreter)
+        make_venv(store, new, interpreter, options.uv, progress)
         pinned, left_out = _snapshot(new, old_dists)
         pins.extend(pinned)
         lost.extend(left_out)
         if reqs:
-            install(new, [arg for full, _ in reqs for arg in ("-r", str(full))], options.quiet)
+            progress(f"installing {len(reqs)} requirement file{'s' if len(reqs) > 1 else ''} "
+                     f"with {installer}")
+            install(new, [arg for full, _ in reqs for arg in ("-r", str(full))], options.quiet,
+                    uv_exe=options.uv)
         elif pins:
-            _reinstall(new, pins, options.quiet)
+            progress(f"reinstalling {len(pins)} distribution{'s' if len(pins) > 1 else ''} "
+                     f"of the old environment with {installer}")
+            _reinstall(new, pins, options.quiet, options.uv)
 
     building.build(store, new, steps, replaces=record)
     try:
@@ -130,7 +143,8 @@ def _restore_pending(store: Store, record: EnvRecord) -> bool:
 
 
 def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
-                 on_done: Callable[[Outcome], None], finder: Optional[Finder] = None) -> List[Outcome]:
+                 on_done: Callable[[Outcome], None], finder: Optional[Finder] = None,
+                 progress: Progress = silent) -> List[Outcome]:
     """`recreate` every environment (or only the broken ones), going on past failures.
 
     `on_done` hears about each environment as soon as it is finished. An interruption
@@ -147,7 +161,7 @@ def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
             outcome = Outcome(record, skipped="adopted (envman did not create it), not rebuilt")
         else:
             try:
-                outcome = Outcome(record, done=recreate(store, record, options, finder))
+                outcome = Outcome(record, done=recreate(store, record, options, finder, progress))
             except EnvmanError as exc:
                 outcome = Outcome(record, error=exc)
         outcomes.append(outcome)
@@ -223,10 +237,11 @@ def _snapshot(new: EnvRecord, old: Sequence[Distribution]) -> Tuple[List[str], L
     return [arg for d in wanted for arg in d.install_args()], []
 
 
-def _reinstall(new: EnvRecord, pins: Sequence[str], quiet: bool) -> None:
+def _reinstall(new: EnvRecord, pins: Sequence[str], quiet: bool, uv_exe: Optional[str] = None) -> None:
     """Install the old environment's distributions, saying where pip must find them."""
     try:
-        install(new, pins, quiet, what="reinstalling the distributions the old environment had")
+        install(new, pins, quiet, what="reinstalling the distributions the old environment had",
+                uv_exe=uv_exe)
     except OperationFailed as exc:
         raise OperationFailed(
             exc.message,

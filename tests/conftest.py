@@ -32,7 +32,63 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # belt and braces: no test reaches a network
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    if UV_BY_DEFAULT:  # ENVMAN_TEST_UV=1: the whole suite with uv
+        monkeypatch.delenv("ENVMAN_NO_UV", raising=False)
+        _put_uv_on_path(monkeypatch)
+    else:  # venv and pip, whether or not uv happens to be installed
+        monkeypatch.setenv("ENVMAN_NO_UV", "1")
     return home
+
+
+# -- pip or uv ---------------------------------------------------------------------
+
+UV_BY_DEFAULT = os.environ.get("ENVMAN_TEST_UV") == "1"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def uv_executable() -> Optional[str]:
+    """A real uv binary: the one on PATH (a pyenv shim resolved), else the one the `uv`
+    package installed beside this Python."""
+    from envman import uv as uvtool
+    from envman.config import Config
+
+    found = uvtool.locate(Config(), {"PATH": os.environ.get("PATH", "")})
+    if found:
+        return found
+    try:
+        import uv  # type: ignore[import-not-found]
+
+        return str(uv.find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def _put_uv_on_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    exe = uv_executable()
+    if exe is None:
+        message = "uv is not installed (python3 -m pip install uv)"
+        if IN_CI:
+            pytest.fail(message + "; CI must run the uv tests")
+        pytest.skip(message)
+    monkeypatch.setenv("PATH", os.path.dirname(exe) + os.pathsep + os.environ.get("PATH", ""))
+    return exe
+
+
+@pytest.fixture(params=["pip", "uv"])
+def installer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, isolated: Path) -> str:
+    """Run the test once with venv and pip, once with uv on PATH (skipped locally without
+    uv, failing in CI)."""
+    if request.param == "uv":
+        monkeypatch.delenv("ENVMAN_NO_UV", raising=False)
+        _put_uv_on_path(monkeypatch)
+    else:
+        monkeypatch.setenv("ENVMAN_NO_UV", "1")
+    return str(request.param)
+
+
+def installed_line(installer: str, name: str, version: str) -> str:
+    """What the installer prints on stderr when it installed `name` `version`."""
+    return f"Successfully installed {name}-{version}" if installer == "pip" else f"+ {name}=={version}"
 
 
 @pytest.fixture
@@ -80,14 +136,15 @@ def cli():
 def assert_clean_error(result: Result, code: int, after_tool_output: bool = False) -> None:
     """One `envman: error:` line (and maybe a hint), the right status, no traceback.
 
-    With `after_tool_output`, a subprocess's own output (pip's) may come first.
+    `new` and `recreate` may first say what they were doing (`envman: using Python ...`);
+    with `after_tool_output`, a subprocess's own output (pip's) may come first too.
     """
     assert result.code == code, result
     assert "Traceback" not in result.err, result
     lines = [line for line in result.err.splitlines() if line.strip()]
     starts = [i for i, line in enumerate(lines) if line.startswith("envman: error: ")]
     assert len(starts) == 1, result
-    assert after_tool_output or starts[0] == 0, result
+    assert after_tool_output or all(line.startswith("envman: ") for line in lines[:starts[0]]), result
     assert all(line.startswith("hint: ") for line in lines[starts[0] + 1:]), result
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (a_python, assert_clean_error, linked_python, need_python, pyenv_pythons,
-                      two_pythons)
+from conftest import (a_python, assert_clean_error, installed_line, linked_python, need_python,
+                      pyenv_pythons, two_pythons)
 
 
 def ls_json(cli) -> list:
@@ -53,17 +53,21 @@ def test_lifecycle_with_two_real_python_versions(cli, project: Path, home: Path)
     assert project.is_dir(), "rm never touches the project"
 
 
-def test_requirements_are_installed_offline(cli, project: Path, requirements) -> None:
+def test_requirements_are_installed_offline(cli, project: Path, requirements, installer: str) -> None:
     req = requirements("tinyapp==1.0")
     result = cli("new", "web", "-r", str(req), "--json", cwd=project)
     assert result.code == 0, result
     assert json.loads(result.out)["requirements"] == ["requirements.txt"]
+    assert installed_line(installer, "tinyapp", "1.0") in result.err, "the installer's progress shows"
+    assert f"installing 1 requirement file with {installer}" in result.err
     ran = cli("run", "web", "--", "python", "-c", "import tinyapp, tinydep; print('ok')")
     assert ran.code == 0 and ran.out.strip() == "ok", ran
+    ran = cli("run", "web", "--", "pip", "list")  # pip is there either way, seeded from the image
+    assert ran.code == 0 and "tinyapp" in ran.out, ran
 
 
 def test_failed_install_leaves_no_directory_and_no_record(cli, project: Path, home: Path,
-                                                          requirements) -> None:
+                                                          requirements, installer: str) -> None:
     req = requirements("no-such-package==9.9")
     result = cli("new", "web", "-r", str(req), cwd=project)
     assert_clean_error(result, 1, after_tool_output=True)

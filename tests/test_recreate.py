@@ -20,8 +20,9 @@ from typing import Dict, Optional
 
 import pytest
 
-from conftest import (Result, a_python, assert_clean_error, child_env, entries, envman_cmd,
-                      linked_python, pyenv_pythons, two_pythons, writer_once_read)
+from conftest import (UV_BY_DEFAULT, Result, a_python, assert_clean_error, child_env, entries,
+                      envman_cmd, installed_line, linked_python, pyenv_pythons, two_pythons,
+                      uv_executable, writer_once_read)
 
 
 def write_requirements(path: Path, wheelhouse: Path, *lines: str) -> None:
@@ -37,6 +38,7 @@ class Shared:
     req: Path
     wheelhouse: Path
     env: Dict[str, str]
+    installer: str = "pip"
 
     def __call__(self, *args: str, extra: Optional[Dict[str, str]] = None) -> Result:
         proc = subprocess.run([*envman_cmd(), *args], cwd=self.project,
@@ -74,10 +76,16 @@ def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Shared
     project.mkdir()
     req = project / "requirements.txt"
     write_requirements(req, wheelhouse, "tinypkg==1.0")
-    made = Shared(root / "home", project, req, wheelhouse, env)
+    installer = "pip"
+    if UV_BY_DEFAULT:  # ENVMAN_TEST_UV=1: uv on PATH
+        env["PATH"] = os.path.dirname(uv_executable() or "") + os.pathsep + os.environ.get("PATH", "")
+        installer = "uv"
+    else:
+        env["ENVMAN_NO_UV"] = "1"
+    made = Shared(root / "home", project, req, wheelhouse, env, installer)
     created = made("new", "web", "--python", str(a_python()), "-r", str(req), "--quiet")
     assert created.code == 0, created
-    assert "Successfully installed" not in created.err, "--quiet keeps pip's output away"
+    assert installed_line(installer, "tinypkg", "1.0") not in created.err, "--quiet keeps pip's output away"
     return made
 
 
@@ -87,7 +95,8 @@ def test_recreate_restores_packages_and_streams_progress(shared: Shared) -> None
 
     result = shared("recreate", "web")
     assert result.code == 0, result
-    assert "Successfully installed tinypkg-1.0" in result.err, "pip's progress reaches the terminal"
+    assert installed_line(shared.installer, "tinypkg", "1.0") in result.err, \
+        "the installer's progress reaches the terminal"
     assert "recreated 'web' with Python" in result.err and result.out == ""
     assert shared.version() == "1.0"
     after = json.loads(shared("info", "web", "--json").out)
@@ -98,7 +107,8 @@ def test_recreate_restores_packages_and_streams_progress(shared: Shared) -> None
 
     quiet = shared("recreate", "web", "--quiet")
     assert quiet.code == 0, quiet
-    assert "Successfully installed" not in quiet.err and "Processing" not in quiet.err, quiet
+    assert installed_line(shared.installer, "tinypkg", "1.0") not in quiet.err, quiet
+    assert "Processing" not in quiet.err, quiet
     assert quiet.err.startswith("recreated 'web'"), quiet
     assert shared.version() == "1.0"
     assert shared("doctor").code == 0
@@ -256,7 +266,9 @@ def test_sigkill_mid_build_then_recreate_puts_it_back(shared: Shared, tmp_path: 
 
 
 def test_broken_environments_repaired_with_their_packages(cli, tmp_path: Path, home: Path,
-                                                          wheelhouse: Path) -> None:
+                                                          wheelhouse: Path, installer: str) -> None:
+    """The pinned reinstall (`name==version` read from the old environment), with pip and
+    with uv (pip's PIP_FIND_LINKS reaches uv as UV_FIND_LINKS)."""
     python = a_python()
     link = linked_python(tmp_path / "upgraded-away" / "bin", python)
     project = tmp_path / "proj"

@@ -88,12 +88,70 @@ def test_a_corrupt_snapshot_is_ignored(cli, project: Path, home: Path) -> None:
     make(cli, project, "a")
     snapshot = home / "cache" / registry.SNAPSHOT_NAME
     assert snapshot.exists()
-    doc = json.loads(snapshot.read_text())
-    doc["envs"] = {"a": {"id": 5}}
-    snapshot.write_text(json.dumps(doc))
-    result = cli("ls", "--json")
-    assert result.code == 0, result
-    assert [e["name"] for e in json.loads(result.out)] == ["a"]
+    import zlib
+
+    for count, checksum in ((1, "stale"), (2, "matching")):  # the file's checksum, else the record's check
+        header, first, *rest = snapshot.read_text().split("\n")
+        name, _, toml_text = first.split("\t", 2)
+        assert name == "a"
+        damaged = "\n".join([f"{name}\t{json.dumps({'id': 5})}\t{toml_text}", *rest])
+        head = json.loads(header)
+        if checksum == "matching":
+            head["crc32"] = zlib.crc32(damaged.encode())
+        snapshot.write_text(f"{json.dumps(head)}\n{damaged}")
+        result = cli("ls", "--json")
+        assert result.code == 0, result
+        assert [e["name"] for e in json.loads(result.out)][0] == "a"
+        assert json.loads(result.out)[0]["path"] == str(home / "envs" / "a"), "read from the TOML"
+        snapshot.write_text(f"{json.dumps(head)}\n{damaged}")
+        made = cli("new", f"b-{checksum}", "--without-pip", cwd=project)
+        assert made.code == 0, "a mutation falls back too"
+        assert len(json.loads(cli("ls", "--json").out)) == count + 1
+        assert registry.load(Store.from_environment()).find("a").path == str(home / "envs" / "a")
+        assert registry._parse(Store.from_environment(), (home / "registry.toml").read_bytes()) \
+            .find("a").path == str(home / "envs" / "a"), "the TOML written is whole"
+
+
+def test_a_mutation_parses_no_toml_and_serialises_only_what_changed(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """Under the lock the snapshot stands in for the TOML while its tag matches; the file
+    written is exactly what serialising the whole registry gives."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    import tomli_w
+
+    from envman.models import EnvRecord, Requirement
+
+    store = Store(root=tmp_path / "root", cache=tmp_path / "root" / "cache")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+    def record(name: str) -> EnvRecord:
+        return EnvRecord(name=name, id=name * 2, path=f"/envs/{name}", project=f"/p/{name}\t\"q\"",
+                         python="3.12.1", python_executable="/usr/bin/python3", created=moment,
+                         last_used=moment, requirements=(Requirement("r.txt", "ab", 3, 4),),
+                         prompt="a\nb" if name == "b" else None)
+
+    registry.update(store, lambda r: r.with_record(record("a")).with_record(record("B")))
+    monkeypatch.setattr(registry, "_parse", lambda *a: pytest.fail("parsed the TOML"))
+    rendered: list = []
+    real_dumps = tomli_w.dumps
+    monkeypatch.setattr(tomli_w, "dumps", lambda doc, **kw: rendered.append(doc) or real_dumps(doc, **kw))
+    registry.update(store, lambda r: r.with_record(record("c")).without("B"))
+    assert rendered == [{"envs": {"c": record("c").to_dict()}}], "only the new record serialised"
+    monkeypatch.undo()
+    loaded = registry.load(store)
+    assert [r.name for r in loaded] == ["a", "c"] and loaded.find("A") == record("a")
+    text = store.registry_path.read_text()
+    assert text == registry.TOML_HEADER + tomli_w.dumps(loaded.to_document())
+    for r in (record("a"), record("b")):
+        data = dataclasses.asdict(r)
+        del data["name"]
+        data["requirements"] = [dataclasses.asdict(q) for q in r.requirements]
+        if r.prompt is None:
+            del data["prompt"]
+        del data["recreated"]
+        assert r.to_dict() == data, "to_dict has every field asdict has"
 
 
 def test_sixteen_concurrent_new_processes_are_all_registered(project: Path, home: Path) -> None:

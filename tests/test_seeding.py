@@ -1,0 +1,252 @@
+"""pip seeded from the cached image: it behaves as pip installed by ensurepip, one
+environment's pip never changes another's (nor the cache), the cache can be deleted,
+a damaged image is rebuilt, and two `new` racing to build the first image both work."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from conftest import a_python, child_env, envman_cmd, pyenv_pythons
+
+from envman import seeding
+from envman.interpreters import Finder
+from envman.runner import clean_environ
+
+
+def tree_hashes(*roots: Path) -> Dict[str, str]:
+    """Every regular file under `roots`: its path and content hash."""
+    found = {}
+    for root in roots:
+        for directory, _, names in os.walk(root):
+            for name in names:
+                full = os.path.join(directory, name)
+                if os.path.isfile(full) and not os.path.islink(full):
+                    with open(full, "rb") as handle:
+                        found[full] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+def images(home: Path) -> List[Path]:
+    return sorted((home / "cache" / seeding.IMAGES_DIR).iterdir())
+
+
+def pip(env: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The environment's own `bin/pip` entry point, as a person runs it."""
+    done = subprocess.run([str(env / "bin" / "pip"), *args], capture_output=True, text=True,
+                          env=clean_environ({"PIP_DISABLE_PIP_VERSION_CHECK": "1"}), timeout=300)
+    if check:
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done
+
+
+def pip_version(env: Path) -> str:
+    return pip(env, "--version").stdout.split()[1]
+
+
+def another_pip_wheel(tmp_path: Path, current: str) -> Path:
+    """A directory holding a pip wheel to upgrade to: the newest one any installed Python
+    bundles (the same version, reinstalled, when none is newer)."""
+    wheels = []
+    for exe in pyenv_pythons().values():
+        wheels += (exe.resolve().parent.parent / "lib").glob("python3.*/ensurepip/_bundled/pip-*-py3-none-any.whl")
+    key = lambda w: [int(p) for p in re.findall(r"\d+", w.name.split("-")[1])]  # noqa: E731
+    if not wheels:
+        pytest.skip("no bundled pip wheel found to upgrade to")
+    chosen = max(wheels, key=key)
+    directory = tmp_path / "pip-wheel"
+    directory.mkdir()
+    shutil.copy(chosen, directory)
+    return directory
+
+
+def test_seeded_pip_installs_uninstalls_and_upgrades_itself_touching_no_other_environment(
+        cli, project: Path, home: Path, tmp_path: Path, wheelhouse: Path) -> None:
+    python = str(a_python())
+    first = cli("new", "a", "--python", python, cwd=project)
+    assert first.code == 0, first
+    assert "building the pip image" in first.err and "seeding pip-" in first.err, first
+    second = cli("new", "b", "--python", python, cwd=project)
+    assert second.code == 0, second
+    assert "building the pip image" not in second.err, "the second environment reuses the image"
+    a, b = home / "envs" / "a", home / "envs" / "b"
+    image = images(home)[0]
+    site = next(a.glob("lib/python3.*/site-packages"))
+    init = next(site.glob("pip/__init__.py"))
+    assert os.stat(init).st_nlink >= 3, "hard-linked: a, b and the image share the file"
+    shebang = (a / "bin" / "pip").read_text().splitlines()[0]
+    assert shebang == f"#!{a}/bin/python", "the entry point names the environment's own interpreter"
+    assert {p.name for p in (a / "bin").glob("pip*")} >= {"pip", "pip3"}
+    before = tree_hashes(b, image)
+
+    listed = json.loads(pip(a, "list", "--format", "json").stdout)
+    assert [d["name"] for d in listed if d["name"] == "pip"] == ["pip"]
+    pip(a, "check")
+    pip(a, "install", "--no-index", "--find-links", str(wheelhouse), "tinyapp==1.0")
+    pip(a, "uninstall", "-y", "tinyapp", "tinydep")
+    old = pip_version(a)
+    upgrade = another_pip_wheel(tmp_path, old)
+    pip(a, "install", "--no-index", "--find-links", str(upgrade), "--upgrade", "--force-reinstall", "pip")
+    assert pip_version(a) == next(upgrade.iterdir()).name.split("-")[1]
+    pip(a, "check")
+    pip(a, "uninstall", "-y", "pip")
+    assert not (a / "bin" / "pip").exists() and not list(site.glob("pip-*.dist-info"))
+
+    assert tree_hashes(b, image) == before, "nothing in b nor in the cache changed"
+    assert pip_version(b) == old
+    pip(b, "check")
+    third = cli("new", "c", "--python", python, cwd=project)
+    assert third.code == 0 and "damaged" not in third.err and "building" not in third.err, third
+
+
+def test_deleting_the_cache_breaks_nothing_and_the_next_new_rebuilds_it(cli, project: Path,
+                                                                        home: Path) -> None:
+    python = str(a_python())
+    assert cli("new", "a", "--python", python, "-q", cwd=project).code == 0
+    shutil.rmtree(home / "cache")
+    a = home / "envs" / "a"
+    assert pip_version(a)
+    pip(a, "check")
+    again = cli("new", "b", "--python", python, cwd=project)
+    assert again.code == 0, again
+    assert "building the pip image" in again.err
+    assert len(images(home)) == 1
+    assert pip_version(home / "envs" / "b") == pip_version(a)
+
+
+def damage_missing(image: Path) -> None:
+    next((image / seeding.TREE).glob("pip/*.py")).unlink()
+
+
+def damage_truncated(image: Path) -> None:
+    victim = next((image / seeding.TREE).glob("pip/_internal/**/*.py"))
+    st = os.stat(victim)
+    with open(victim, "r+b") as handle:  # the same inode: an environment linked to it sees it too
+        handle.truncate(st.st_size // 2)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old mtime
+
+
+def damage_manifest(image: Path) -> None:
+    (image / seeding.MANIFEST).write_text('{"format": 1, "files": [')
+
+
+@pytest.mark.parametrize("damage", [damage_missing, damage_truncated, damage_manifest],
+                         ids=["file-missing", "file-truncated", "manifest-half-written"])
+def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
+    """In-process: seed one environment, damage the image, seed another."""
+    finder = Finder(tmp_path / "cache")
+    interpreter = finder.probe(str(a_python()))
+    cache = tmp_path / "cache"
+    first = tmp_path / "first"
+    make_bare_venv(interpreter.executable, first)
+    seeding.seed_pip(cache, interpreter, first)
+    image = images_in(cache)[0]
+    damage(image)
+
+    said: List[str] = []
+    second = tmp_path / "second"
+    make_bare_venv(interpreter.executable, second)
+    seeding.seed_pip(cache, interpreter, second, said.append)
+    assert any("damaged" in line for line in said), said
+    assert any("building the pip image" in line for line in said), said
+    assert pip_version(second)
+    pip(second, "check")
+    rebuilt = seeding._load(images_in(cache)[0])
+    assert rebuilt is not None
+    for name, size, mtime_ns in rebuilt.files:
+        st = os.stat(rebuilt.tree / name)
+        assert (st.st_size, st.st_mtime_ns) == (size, mtime_ns), name
+    assert not [p for p in (cache / seeding.IMAGES_DIR).iterdir() if p.name.startswith(".")]
+
+
+def images_in(cache: Path) -> List[Path]:
+    return sorted(p for p in (cache / seeding.IMAGES_DIR).iterdir() if not p.name.startswith("."))
+
+
+def make_bare_venv(python: str, path: Path, *extra: str) -> None:
+    subprocess.run([python, "-I", "-m", "venv", "--without-pip", *extra, str(path)], check=True,
+                   env=clean_environ(), timeout=120)
+
+
+def test_two_new_racing_to_build_the_first_image_both_get_working_pip(project: Path,
+                                                                       home: Path) -> None:
+    python = str(a_python())
+    procs = [subprocess.Popen([*envman_cmd(), "new", name, "--python", python], cwd=project,
+                              env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for name in ("one", "two")]
+    outcomes = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outcomes
+    for name in ("one", "two"):
+        pip(home / "envs" / name, "check")
+    assert pip_version(home / "envs" / "one") == pip_version(home / "envs" / "two")
+    assert len(images(home)) == 1, "one image, and no build directory left behind"
+
+
+def test_copies_where_links_are_impossible_and_odd_paths_run(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another file system (EXDEV): copies keeping the modification time, so the compiled
+    files stay valid; an environment path with a space, quotes and `$` gets the `/bin/sh`
+    form of the entry point's first line, and it runs."""
+    finder = Finder(tmp_path / "cache")
+    interpreter = finder.probe(str(a_python()))
+    env = tmp_path / 'odd "dir" $HOME `x`' / "env"
+    make_bare_venv(interpreter.executable, env)
+
+    def no_links(source: object, target: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    seeding.seed_pip(tmp_path / "cache", interpreter, env)
+    monkeypatch.undo()
+    init = next(env.glob("lib/python3.*/site-packages/pip/__init__.py"))
+    assert os.stat(init).st_nlink == 1, "a copy, not a link"
+    image = seeding._load(images_in(tmp_path / "cache")[0])
+    assert image is not None
+    assert os.stat(init).st_mtime_ns == os.stat(image.tree / "pip" / "__init__.py").st_mtime_ns
+    assert (env / "bin" / "pip").read_text().startswith("#!/bin/sh\n")
+    assert pip_version(env)
+    pip(env, "check")
+
+
+def test_the_image_key_follows_the_interpreter(tmp_path: Path) -> None:
+    from envman.interpreters import Interpreter
+
+    exe = tmp_path / "python3"
+    exe.write_bytes(b"binary")
+    one = seeding.image_key(Interpreter(str(exe), "3.12.1", "cpython"))
+    assert seeding.image_key(Interpreter(str(exe), "3.12.2", "cpython")) != one
+    os.utime(exe, ns=(0, 1_000_000_000))
+    assert seeding.image_key(Interpreter(str(exe), "3.12.1", "cpython")) != one, "replaced"
+    assert one.startswith("cpython-3.12-")
+
+
+def test_shebang_forms() -> None:
+    assert seeding.shebang("/e/bin/python") == "#!/e/bin/python\n"
+    long = "/" + "x" * 130 + "/bin/python"
+    assert seeding.shebang(long).startswith("#!/bin/sh\n'''exec' \"" + long + '" "$0" "$@"\n')
+    assert '"/a b/\\$x\\"/py"' in seeding.shebang('/a b/$x"/py')
+
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
+    """No image can be kept (here `pip-images` is a file): ensurepip, as venv would."""
+    finder = Finder(tmp_path / "cache")
+    interpreter = finder.probe(str(a_python()))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / seeding.IMAGES_DIR).write_text("not a directory")
+    env = tmp_path / "env"
+    make_bare_venv(interpreter.executable, env)
+    said: List[str] = []
+    seeding.seed_pip(tmp_path / "cache", interpreter, env, said.append)
+    assert any("running ensurepip instead" in line for line in said), said
+    pip(env, "check")
