@@ -583,6 +583,22 @@ def deactivate(
     sys.stdout.write(chosen.deactivate(os.environ))
 
 
+@app.command("init")
+@handled
+def init_command(
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, sh, dash, ksh, mksh, fish, tcsh, nu, xonsh or pwsh."),
+    auto: bool = typer.Option(False, "--auto", help="Also activate a project's environment on cd into it, and deactivate on leaving (bash, zsh, fish)."),
+) -> None:
+    """Print the code for the shell's rc file: `envman activate NAME` without eval.
+
+    bash: eval "$(envman init bash)" in ~/.bashrc   fish: envman init fish | source
+    (README: every shell's line).
+    """
+    from envman.shellinit import rc_code
+
+    sys.stdout.write(rc_code(shell, auto))
+
+
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:
     # Same path as Ctrl-C, so every clean-up handler runs before we go.
     raise KeyboardInterrupt

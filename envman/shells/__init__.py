@@ -13,13 +13,24 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from importlib import import_module
-from typing import TYPE_CHECKING, Dict, Mapping, Optional, Tuple
 
-from envman.errors import UsageError
-from envman.store import SCRIPTS
-
+# This package is imported by the directory-change fast path (`envman/_auto.py`, run
+# with `python -I -S` on every `cd` into or out of a project), so it imports nothing
+# costly at start: no `typing` at run time (hence this spelling of TYPE_CHECKING),
+# and envman.errors only where an error is raised.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Tuple
+
     from envman.envs import Activation
+
+# The environment's scripts directory: envman.store.SCRIPTS, which this package cannot
+# import cheaply (tests/test_init.py keeps the two equal).
+SCRIPTS = "Scripts" if os.name == "nt" else "bin"
+# The variables activation sets (deactivation removes them) and hides: envman.envs'
+# ACTIVATION_VARIABLES and HIDDEN_VARIABLES, for the same reason.
+ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
+HIDDEN_VARIABLES = ("PYTHONHOME",)
 
 # What people type for --shell, and what a shell's process is called -> (module, variant).
 NAMES: Dict[str, Tuple[str, str]] = {
@@ -89,6 +100,8 @@ class Shell(ABC):
 
 def for_name(name: str) -> Shell:
     """The shell called `name` (as typed for --shell, or as its process is called)."""
+    from envman.errors import UsageError
+
     key = normalise(name)
     if key not in NAMES:
         raise UsageError(f"unsupported shell {name!r}", hint=f"--shell takes one of: {SUPPORTED}")
@@ -106,6 +119,8 @@ def normalise(name: str) -> str:
 
 def detect(override: Optional[str], environ: Mapping[str, str]) -> Shell:
     """--shell if given, else the parent process if it is a shell we know, else $SHELL."""
+    from envman.errors import UsageError
+
     if override is not None:
         return for_name(override)
     parent = parent_process_name()
