@@ -599,6 +599,32 @@ def init_command(
     sys.stdout.write(rc_code(shell, auto))
 
 
+@app.command("shell")
+@handled
+def shell_command(
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
+    shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="As for activate (default: detected)."),
+) -> None:
+    """Start your shell with the environment active; `exit` leaves it.
+
+    The shell's exit status is envman's.
+    """
+    from envman import shells, subshell
+    from envman.envs import activation, require_directory
+
+    found = shells.detect_name(shell, os.environ)
+    store = _store()
+    record = _find(store, name)
+    require_directory(record)
+    how = subshell.launch(found, activation(record), os.environ)
+    store.touch_used(record)
+    say(f"entering {record.name!r} in a new {shells.normalise(found)}; `exit` leaves it")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    code = subshell.run(how)
+    raise typer.Exit(code or 0)
+
+
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:
     # Same path as Ctrl-C, so every clean-up handler runs before we go.
     raise KeyboardInterrupt

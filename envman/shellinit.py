@@ -15,6 +15,7 @@ rc file prints them afresh in every new shell, so an upgraded or moved envman is
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Dict, List
 
 from envman import shells
@@ -28,6 +29,8 @@ AUTO_SHELLS = ("bash", "zsh", "fish")
 # The options after which activate/deactivate print something other than code for this
 # shell: the function passes those calls through unchanged, so their output is seen.
 PASS_THROUGH = ("-h", "--help", "--json")
+# The file the tcsh alias sources (in envman/shells/, shipped as package data).
+CSH_HELPER = "envman.csh"
 # The fast path's command line (see envman/_auto.py for the protocol).
 AUTO_RUN = "import sys;sys.path[:0]=sys.argv[1:2];from envman._auto import main;main(sys.argv[2:])"
 
@@ -181,12 +184,14 @@ def _fish(shell: shells.Shell, name: str, header: List[str], auto: bool) -> str:
 def _nushell(shell: shells.Shell, name: str, header: List[str], auto: bool) -> str:
     # nushell cannot evaluate code, so the command applies envman's NUON record (see
     # envman/shells/nushell.py). A failing envman fails the pipeline with its status.
-    passing = ", ".join(PASS_THROUGH)
+    passing = ", ".join(f'"{p}"' for p in PASS_THROUGH)
     lines = _comment(header) + [
         "def --env --wrapped envman [...args] {",
-        "    if ($args | length) > 0 and ($args.0 in [activate, deactivate]) and not ($args | any {|a|",
-        f"            ($a in [{passing}]) or ($a | str starts-with --shell) }}) {{",
-        "        ^envman ...$args --shell nu | from nuon | do --env { load-env $in.set; hide-env -i ...$in.unset }",
+        '    if ($args | length) > 0 and ($args.0 in ["activate", "deactivate"]) and not ($args | any {|a|',
+        f'            ($a in [{passing}]) or ($a | str starts-with "--shell") }}) {{',
+        # An external that fails inside `let` fails this command with its exit status.
+        "        let changes = (^envman ...$args --shell nu)",
+        "        $changes | from nuon | do --env { load-env $in.set; hide-env -i ...$in.unset }",
         "    } else {",
         "        ^envman ...$args",
         "    }",
@@ -233,8 +238,13 @@ def _powershell(shell: shells.Shell, name: str, header: List[str], auto: bool) -
 
 
 def _csh(shell: shells.Shell, name: str, header: List[str], auto: bool) -> str:
-    raise UsageError("envman init does not support tcsh yet",
-                     hint='use the eval line: eval "`envman activate NAME`"')
+    # csh has no functions and an alias cannot hold if/else: the alias sources a file
+    # shipped beside the shell modules, passing envman's arguments. csh's eval joins
+    # lines, so what it evaluates is one line (the comments stay out of it).
+    helper = os.path.join(os.path.dirname(os.path.abspath(shells.__file__)), CSH_HELPER)
+    del header
+    # The alias text is read again when the alias runs: the path inside it stays quoted.
+    return "alias envman " + shell.quote("source " + shell.quote(helper) + " !*") + "\n"
 
 
 _RENDER: Dict[str, Callable[[shells.Shell, str, List[str], bool], str]] = {

@@ -119,16 +119,22 @@ def normalise(name: str) -> str:
 
 def detect(override: Optional[str], environ: Mapping[str, str]) -> Shell:
     """--shell if given, else the parent process if it is a shell we know, else $SHELL."""
+    return for_name(detect_name(override, environ))
+
+
+def detect_name(override: Optional[str], environ: Mapping[str, str]) -> str:
+    """The shell as `detect` finds it: --shell, the parent process's name or $SHELL (a path)."""
     from envman.errors import UsageError
 
     if override is not None:
-        return for_name(override)
+        for_name(override)  # an unknown one is refused here
+        return override
     parent = parent_process_name()
     if parent is not None and normalise(parent) in NAMES:
-        return for_name(parent)
+        return parent
     login = environ.get("SHELL", "")
     if login and normalise(login) in NAMES:
-        return for_name(login)
+        return login
     raise UsageError(
         f"cannot tell which shell to write for (parent process {parent or 'unknown'!r}, "
         f"$SHELL {login or 'unset'!r})",
