@@ -115,6 +115,8 @@ COMMANDS: Dict[str, CommandSpec] = {
         _HELP,
     ), (NAME,), False),
     "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
+    "init": (((("--auto",), FLAG, False), _HELP), (ACTIVATION_SHELL,), False),
+    "shell": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (NAME,), False),
     "recreate": ((
         (("--python",), TEXT, False),
         (("-r", "--requirement"), FILE, True),

@@ -192,6 +192,8 @@ def _nushell(shell: shells.Shell, name: str, header: List[str], auto: bool) -> s
         # An external that fails inside `let` fails this command with its exit status.
         "        let changes = (^envman ...$args --shell nu)",
         "        $changes | from nuon | do --env { load-env $in.set; hide-env -i ...$in.unset }",
+        # A captured external leaves LAST_EXIT_CODE as it was: say envman's 0.
+        "        $env.LAST_EXIT_CODE = 0",
         "    } else {",
         "        ^envman ...$args",
         "    }",

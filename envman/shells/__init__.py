@@ -100,10 +100,10 @@ class Shell(ABC):
 
 def for_name(name: str) -> Shell:
     """The shell called `name` (as typed for --shell, or as its process is called)."""
-    from envman.errors import UsageError
-
     key = normalise(name)
     if key not in NAMES:
+        from envman.errors import UsageError
+
         raise UsageError(f"unsupported shell {name!r}", hint=f"--shell takes one of: {SUPPORTED}")
     module, variant = NAMES[key]
     shell_class: type = getattr(import_module(f"envman.shells.{module}"), "SHELL")
