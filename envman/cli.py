@@ -20,13 +20,14 @@ from envman import __version__, registry
 from envman.ages import ago, now, parse_age
 from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, OperationFailed, UsageError
+from envman.helpstyle import App
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
 if TYPE_CHECKING:
     from envman.recreate import Outcome, Recreated
 
-app = typer.Typer(
+app = App(
     name="envman",
     help="Create, find, activate and clean up Python virtual environments for all your projects.",
     add_completion=False,
@@ -117,14 +118,14 @@ def _root(
 @app.command()
 @handled
 def new(
-    name: Optional[str] = typer.Argument(None, help="Environment name (default: the project directory's name)."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="Project directory (default: the current one)."),
-    python: Optional[str] = typer.Option(None, "--python", help="3.12, '>=3.10,<3.13', python3.11 or a path."),
-    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install; repeatable."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Environment name (default: the project directory's name)."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", metavar="DIR", help="Project directory (default: the current one)."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="SPEC", help="3.12, '>=3.10,<3.13', python3.11 or a path."),
+    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", metavar="FILE", help="Requirements file to install; repeatable."),
     system_site_packages: bool = typer.Option(False, "--system-site-packages", help="Give the environment access to the base Python's packages."),
     copies: bool = typer.Option(False, "--copies", help="Copy the interpreter instead of symlinking it."),
     without_pip: bool = typer.Option(False, "--without-pip", help="Do not install pip into the environment."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt prefix when active (default: the name)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", metavar="TEXT", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
 ) -> None:
@@ -153,7 +154,7 @@ def new(
 def ls(
     stale: bool = typer.Option(False, "--stale", help="Only environments with a stale reason."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Unused for longer than AGE (2w, 90d, 12h) counts as stale."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="Only environments of projects in DIR."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", metavar="DIR", help="Only environments of projects in DIR."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
     """List registered environments, their projects, Pythons and stale reasons."""
@@ -200,7 +201,7 @@ def _print_table(states: Sequence[EnvState]) -> None:
 @app.command()
 @handled
 def info(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Everything known about one environment, with its live state."""
@@ -242,7 +243,7 @@ def info(
 @app.command()
 @handled
 def path(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
 ) -> None:
     """Print the environment's root directory, nothing else."""
     store = _store()
@@ -252,7 +253,7 @@ def path(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handled
 def run(
-    name: str = typer.Argument(..., help="Name, or project path such as '.'."),
+    name: str = typer.Argument(..., metavar="NAME", help="Name, or project path such as '.'."),
     command: List[str] = typer.Argument(..., metavar="-- CMD [ARG]...", help="The command to run."),
 ) -> None:
     """Run one command inside the environment without activating it.
@@ -392,9 +393,9 @@ def _show_prune_plan(plan: Any, dry_run: bool) -> None:
 @app.command()
 @handled
 def adopt(
-    path: Path = typer.Argument(..., help="An existing virtual environment (a project's .venv, say)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Name to register it under (default: the project's)."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The project it serves (default: the directory holding it)."),
+    path: Path = typer.Argument(..., metavar="PATH", help="An existing virtual environment (a project's .venv, say)."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Name to register it under (default: the project's)."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project it serves (default: the directory holding it)."),
 ) -> None:
     """Register an existing virtual environment that envman did not create."""
     from envman.adopt import adopt as adopt_env
@@ -461,9 +462,9 @@ def completion_command(
 @app.command()
 @handled
 def recreate(
-    name: Optional[str] = typer.Argument(None, help="Name or project path of the environment to rebuild."),
-    python: Optional[str] = typer.Option(None, "--python", help="Rebuild with this Python instead of the recorded version."),
-    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path of the environment to rebuild."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="SPEC", help="Rebuild with this Python instead of the recorded version."),
+    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", metavar="FILE", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
     every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
     broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
@@ -532,7 +533,7 @@ def _recreate_summary(outcome: "Outcome") -> None:
 @app.command()
 @handled
 def activate(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
     shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="bash, zsh, sh, dash, ksh, mksh, fish, csh, tcsh, nu, xonsh or pwsh (default: detected)."),
     as_json: bool = typer.Option(False, "--json", help="Print what activation changes as JSON instead of code."),
 ) -> None:
