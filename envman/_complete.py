@@ -123,6 +123,7 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("--all",), FLAG, False),
         (("--broken",), FLAG, False),
         (("-q", "--quiet"), FLAG, False),
+        (("-y", "--yes"), FLAG, False),
         _HELP,
     ), (NAME,), False),
 }

@@ -306,9 +306,18 @@ def rm(
     removed, _ = remove(store, records, delete_adopted=delete_adopted)
     for removal in removed:
         say(_removed_line(removal))
+    active = os.environ.get("VIRTUAL_ENV")
+    for removal in removed:
+        if active and removal.deleted is not None and _same_path(active, removal.record.path):
+            say(f"envman: warning: {removal.record.name!r} was active in this shell, which still "
+                "points at it (VIRTUAL_ENV, PATH): run `deactivate` (or `envman deactivate`)")
 
 
-def _confirm(yes: bool, question: str) -> None:
+def _same_path(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
+
+
+def _confirm(yes: bool, question: str, declined: str = "nothing deleted") -> None:
     """Go on only with --yes or a 'y' typed at a terminal; no terminal means no."""
     if yes:
         return
@@ -316,7 +325,7 @@ def _confirm(yes: bool, question: str) -> None:
         raise UsageError(f"{question.rstrip('?')}: not without confirmation",
                          hint="pass --yes to go ahead without a terminal")
     if not typer.confirm(question, default=False, err=True):
-        say("nothing deleted")
+        say(declined)
         raise typer.Exit(1)
 
 
@@ -468,6 +477,7 @@ def recreate(
     every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
     broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --all: do not ask for confirmation."),
 ) -> None:
     """Rebuild an environment from scratch: recorded Python version, options and requirements.
 
@@ -491,6 +501,7 @@ def recreate(
     if name is not None:
         _recreated_lines(rebuilding.recreate(store, _find(store, name), options))
         return
+    _confirm_rebuild(store, broken, yes)
     outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary)
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
@@ -504,6 +515,19 @@ def recreate(
         raise OperationFailed(f"{len(failed)} environment(s) could not be recreated: "
                               f"{', '.join(o.record.name for o in failed)}",
                               hint="each was left as it was; the lines above say why")
+
+
+def _confirm_rebuild(store: Store, broken: bool, yes: bool) -> None:
+    """`recreate --all` replaces every environment: ask, as rm and prune do, unless none is due."""
+    from envman.staleness import base_python_present
+
+    # The selection recreate_all makes (adopted ones are skipped, not rebuilt).
+    due = [r.name for r in registry.load(store) if not r.adopted and (
+        not broken or (os.path.isdir(r.path) and not base_python_present(r.path)))]
+    if due:
+        shown = ", ".join(due[:5]) + (f" and {len(due) - 5} more" if len(due) > 5 else "")
+        _confirm(yes, f"Rebuild {len(due)} environment(s) from scratch ({shown})?",
+                 declined="nothing rebuilt")
 
 
 def _recreated_lines(done: "Recreated") -> None:
@@ -546,12 +570,14 @@ def activate(
     from envman.envs import activation, require_directory
     from envman.staleness import base_python_present
 
+    found = None
     if as_json:
         chosen = None
         if shell is not None:
             shells.for_name(shell)  # an unknown --shell is bad input even here
     else:
-        chosen = shells.detect(shell, os.environ)
+        found = shells.detect_name(shell, os.environ)
+        chosen = shells.for_name(found)
     store = _store()
     record = _find(store, name)
     require_directory(record)
@@ -565,6 +591,15 @@ def activate(
         _print_json(changes.to_json())
     else:
         sys.stdout.write(text)
+        if found is not None and sys.stdout.isatty():
+            _code_on_terminal(found, "envman activate" + (f" {name}" if name else ""))
+
+
+def _code_on_terminal(found: str, command: str) -> None:
+    """Code shown on a terminal was not run: say how to run it, once, on stderr."""
+    from envman.shellinit import terminal_hint
+
+    say(terminal_hint(found, command))
 
 
 @app.command()
@@ -578,10 +613,13 @@ def deactivate(
     """
     from envman import shells
 
-    chosen = shells.detect(shell, os.environ)
+    found = shells.detect_name(shell, os.environ)
+    chosen = shells.for_name(found)
     if not os.environ.get("VIRTUAL_ENV"):
         say("no environment is active (VIRTUAL_ENV is not set): nothing to deactivate")
     sys.stdout.write(chosen.deactivate(os.environ))
+    if sys.stdout.isatty():
+        _code_on_terminal(found, "envman deactivate")
 
 
 @app.command("init")

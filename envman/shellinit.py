@@ -45,6 +45,29 @@ RC_LINES = {"posix": 'eval "$(envman init {})"', "fish": "envman init {} | sourc
             "powershell": "envman init {} | Out-String | Invoke-Expression"}
 
 
+# How each shell runs what `envman activate` prints, as the README gives it ({} the command).
+EVAL_LINES = {"posix": 'eval "$({})"', "fish": "{} | source", "csh": 'eval "`{}`"',
+              "xonsh": "execx($({}))", "powershell": "{} | Out-String | Invoke-Expression",
+              "nushell": "{} | from nuon | do --env {{ load-env $in.set; hide-env -i ...$in.unset }}"}
+
+
+def terminal_hint(name: str, command: str) -> str:
+    """One line for a person who ran `command` (activate or deactivate) at a terminal,
+    where its code is shown instead of run."""
+    key = shells.normalise(name)
+    family = shells.NAMES[key][0]
+    shown = "pwsh" if family == "powershell" else "nu" if family == "nushell" else key
+    run = EVAL_LINES[family].format(command)
+    if key not in INIT_SHELLS:
+        return f"hint: this is code for your shell to run, not run by it: {run}"
+    if family == "nushell":
+        return (f"hint: this is code for your shell to run, not run by it: {run}; or follow "
+                f"`envman init nu` and `{command}` works by itself")
+    where = RC_FILES.get(shown, "your rc file")
+    return (f"hint: this is code for your shell to run, not run by it: {run}; or add "
+            f"{RC_LINES[family].format(shown)} to {where} and `{command}` works by itself")
+
+
 def rc_code(name: str, auto: bool) -> str:
     """The code for `name`'s rc file; with `auto`, activation follows `cd` too."""
     key = shells.normalise(name)
