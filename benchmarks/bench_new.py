@@ -165,13 +165,13 @@ def main() -> None:
                        cwd=project, check=True, stdout=subprocess.DEVNULL)
         pairs.append(Pair("`envman recreate` (3 local wheels) / `rm -rf` + `python -m venv` + `pip install -r`",
                           [*envman, "recreate", "rec", "-q"],
-                          ["sh", "-c", f'rm -rf "$1" && "$2" -m venv "$1" && "$1/bin/pip" install -q -r "$3"',
+                          ["sh", "-c", 'rm -rf "$1" && "$2" -m venv "$1" && "$1/bin/pip" install -q -r "$3"',
                            "sh", str(target), python, str(req)], no_uv, no_uv, project,
                           b_name="rm + venv + pip install -r"))
         pairs.append(Pair("`envman new -r` with uv on PATH / `uv venv --seed` + `uv pip install -r`",
                           fresh([*envman, "new"], new_uv_name, ["--python", python, "-r", str(req), "-q"]),
-                          ["sh", "-c", f'"$2" venv -q --seed --python "$3" "$1" && '
-                                       f'"$2" pip install -q --python "$1/bin/python" -r "$4"',
+                          ["sh", "-c", '"$2" venv -q --seed --python "$3" "$1" && '
+                                       '"$2" pip install -q --python "$1/bin/python" -r "$4"',
                            "sh", str(target), uv_exe, python, str(req)], with_uv, with_uv, project,
                           before_b=clear(target), b_name="uv venv --seed + uv pip install -r"))
 

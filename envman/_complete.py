@@ -115,12 +115,15 @@ COMMANDS: Dict[str, CommandSpec] = {
         _HELP,
     ), (NAME,), False),
     "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
+    "init": (((("--auto",), FLAG, False), _HELP), (ACTIVATION_SHELL,), False),
+    "shell": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (NAME,), False),
     "recreate": ((
         (("--python",), TEXT, False),
         (("-r", "--requirement"), FILE, True),
         (("--all",), FLAG, False),
         (("--broken",), FLAG, False),
         (("-q", "--quiet"), FLAG, False),
+        (("-y", "--yes"), FLAG, False),
         _HELP,
     ), (NAME,), False),
 }
@@ -295,19 +298,25 @@ def registered_names(root: str, cache: str) -> List[str]:
     return _names_through_envman(root, cache)
 
 
-def _names_through_envman(root: str, cache: str) -> List[str]:
-    """The slow path: let envman read the registry (which rewrites the names index)."""
+def importable_registry() -> None:
+    """Make `envman.registry` importable in this `python -I -S` process: the slow paths."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if package_parent not in sys.path:
         sys.path.insert(0, package_parent)
     try:
-        from envman import registry
+        import envman.registry  # noqa: F401
     except ImportError:  # Python < 3.11 reads TOML with tomli, from site-packages
         import site
 
         site.main()
-        from envman import registry
+
+
+def _names_through_envman(root: str, cache: str) -> List[str]:
+    """The slow path: let envman read the registry (which rewrites the names index)."""
+    importable_registry()
     from pathlib import Path
+
+    from envman import registry
 
     from envman.errors import EnvmanError
     from envman.store import Store

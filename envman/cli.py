@@ -21,13 +21,14 @@ from envman.ages import ago, now, parse_age
 from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.inputs import given
+from envman.helpstyle import App
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
 if TYPE_CHECKING:
     from envman.recreate import Outcome, Recreated
 
-app = typer.Typer(
+app = App(
     name="envman",
     help="Create, find, activate and clean up Python virtual environments for all your projects.",
     add_completion=False,
@@ -125,14 +126,14 @@ def _root(
 @app.command()
 @handled
 def new(
-    name: Optional[str] = typer.Argument(None, help="Environment name (default: the project directory's name)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Environment name (default: the project directory's name)."),
     project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="Project directory (default: the current one)."),
-    python: Optional[str] = typer.Option(None, "--python", help="3.12, '>=3.10,<3.13', python3.11 or a path."),
-    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install; repeatable."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="SPEC", help="3.12, '>=3.10,<3.13', python3.11 or a path."),
+    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", metavar="FILE", help="Requirements file to install; repeatable."),
     system_site_packages: bool = typer.Option(False, "--system-site-packages", help="Give the environment access to the base Python's packages."),
     copies: bool = typer.Option(False, "--copies", help="Copy the interpreter instead of symlinking it."),
     without_pip: bool = typer.Option(False, "--without-pip", help="Do not install pip into the environment."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt prefix when active (default: the name)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", metavar="TEXT", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
 ) -> None:
@@ -215,7 +216,7 @@ def _print_table(states: Sequence[EnvState]) -> None:
 @app.command()
 @handled
 def info(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Everything known about one environment, with its live state."""
@@ -257,7 +258,7 @@ def info(
 @app.command()
 @handled
 def path(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
 ) -> None:
     """Print the environment's root directory, nothing else."""
     store = _store()
@@ -267,7 +268,7 @@ def path(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handled
 def run(
-    name: str = typer.Argument(..., help="Name, or project path such as '.'."),
+    name: str = typer.Argument(..., metavar="NAME", help="Name, or project path such as '.'."),
     command: List[str] = typer.Argument(..., metavar="-- CMD [ARG]...", help="The command to run."),
 ) -> None:
     """Run one command inside the environment without activating it.
@@ -320,9 +321,18 @@ def rm(
     removed, _ = remove(store, records, delete_adopted=delete_adopted)
     for removal in removed:
         say(_removed_line(removal))
+    active = os.environ.get("VIRTUAL_ENV")
+    for removal in removed:
+        if active and removal.deleted is not None and _same_path(active, removal.record.path):
+            say(f"envman: warning: {removal.record.name!r} was active in this shell, which still "
+                "points at it (VIRTUAL_ENV, PATH): run `deactivate` (or `envman deactivate`)")
 
 
-def _confirm(yes: bool, question: str) -> None:
+def _same_path(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
+
+
+def _confirm(yes: bool, question: str, declined: str = "nothing deleted") -> None:
     """Go on only with --yes or a 'y' typed at a terminal; no terminal means no."""
     if yes:
         return
@@ -330,7 +340,7 @@ def _confirm(yes: bool, question: str) -> None:
         raise UsageError(f"{question.rstrip('?')}: not without confirmation",
                          hint="pass --yes to go ahead without a terminal")
     if not typer.confirm(question, default=False, err=True):
-        say("nothing deleted")
+        say(declined)
         raise typer.Exit(1)
 
 
@@ -410,8 +420,8 @@ def _show_prune_plan(plan: Any, dry_run: bool) -> None:
 @app.command()
 @handled
 def adopt(
-    path: Path = typer.Argument(..., help="An existing virtual environment (a project's .venv, say)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Name to register it under (default: the project's)."),
+    path: Path = typer.Argument(..., metavar="PATH", help="An existing virtual environment (a project's .venv, say)."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Name to register it under (default: the project's)."),
     project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project it serves (default: the directory holding it)."),
 ) -> None:
     """Register an existing virtual environment that envman did not create."""
@@ -481,12 +491,13 @@ def completion_command(
 @app.command()
 @handled
 def recreate(
-    name: Optional[str] = typer.Argument(None, help="Name or project path of the environment to rebuild."),
-    python: Optional[str] = typer.Option(None, "--python", help="Rebuild with this Python instead of the recorded version."),
-    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path of the environment to rebuild."),
+    python: Optional[str] = typer.Option(None, "--python", metavar="SPEC", help="Rebuild with this Python instead of the recorded version."),
+    requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", metavar="FILE", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
     every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
     broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --all: do not ask for confirmation."),
 ) -> None:
     """Rebuild an environment from scratch: recorded Python version, options and requirements.
 
@@ -514,6 +525,7 @@ def recreate(
         _recreated_lines(rebuilding.recreate(store, _find(store, name), options,
                                              progress=_progress(quiet)))
         return
+    _confirm_rebuild(store, broken, yes)
     outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary,
                                        progress=_progress(quiet))
     failed = [o for o in outcomes if o.error is not None]
@@ -528,6 +540,19 @@ def recreate(
         raise OperationFailed(f"{len(failed)} environment(s) could not be recreated: "
                               f"{', '.join(o.record.name for o in failed)}",
                               hint="each was left as it was; the lines above say why")
+
+
+def _confirm_rebuild(store: Store, broken: bool, yes: bool) -> None:
+    """`recreate --all` replaces every environment: ask, as rm and prune do, unless none is due."""
+    from envman.staleness import base_python_present
+
+    # The selection recreate_all makes (adopted ones are skipped, not rebuilt).
+    due = [r.name for r in registry.load(store) if not r.adopted and (
+        not broken or (os.path.isdir(r.path) and not base_python_present(r.path)))]
+    if due:
+        shown = ", ".join(due[:5]) + (f" and {len(due) - 5} more" if len(due) > 5 else "")
+        _confirm(yes, f"Rebuild {len(due)} environment(s) from scratch ({shown})?",
+                 declined="nothing rebuilt")
 
 
 def _recreated_lines(done: "Recreated") -> None:
@@ -557,7 +582,7 @@ def _recreate_summary(outcome: "Outcome") -> None:
 @app.command()
 @handled
 def activate(
-    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
     shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="bash, zsh, sh, dash, ksh, mksh, fish, csh, tcsh, nu, xonsh or pwsh (default: detected)."),
     as_json: bool = typer.Option(False, "--json", help="Print what activation changes as JSON instead of code."),
 ) -> None:
@@ -570,12 +595,14 @@ def activate(
     from envman.envs import activation, require_directory
     from envman.staleness import base_python_present
 
+    found = None
     if as_json:
         chosen = None
         if shell is not None:
             shells.for_name(shell)  # an unknown --shell is bad input even here
     else:
-        chosen = shells.detect(shell, os.environ)
+        found = shells.detect_name(shell, os.environ)
+        chosen = shells.for_name(found)
     store = _store()
     record = _find(store, name)
     require_directory(record)
@@ -589,6 +616,15 @@ def activate(
         _print_json(changes.to_json())
     else:
         sys.stdout.write(text)
+        if found is not None and sys.stdout.isatty():
+            _code_on_terminal(found, "envman activate" + (f" {name}" if name else ""))
+
+
+def _code_on_terminal(found: str, command: str) -> None:
+    """Code shown on a terminal was not run: say how to run it, once, on stderr."""
+    from envman.shellinit import terminal_hint
+
+    say(terminal_hint(found, command))
 
 
 @app.command()
@@ -602,10 +638,55 @@ def deactivate(
     """
     from envman import shells
 
-    chosen = shells.detect(shell, os.environ)
+    found = shells.detect_name(shell, os.environ)
+    chosen = shells.for_name(found)
     if not os.environ.get("VIRTUAL_ENV"):
         say("no environment is active (VIRTUAL_ENV is not set): nothing to deactivate")
     sys.stdout.write(chosen.deactivate(os.environ))
+    if sys.stdout.isatty():
+        _code_on_terminal(found, "envman deactivate")
+
+
+@app.command("init")
+@handled
+def init_command(
+    shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, sh, dash, ksh, mksh, fish, tcsh, nu, xonsh or pwsh."),
+    auto: bool = typer.Option(False, "--auto", help="Also activate a project's environment on cd into it, and deactivate on leaving (bash, zsh, fish)."),
+) -> None:
+    """Print the code for the shell's rc file: `envman activate NAME` without eval.
+
+    bash: eval "$(envman init bash)" in ~/.bashrc   fish: envman init fish | source
+    (README: every shell's line).
+    """
+    from envman.shellinit import rc_code
+
+    sys.stdout.write(rc_code(shell, auto))
+
+
+@app.command("shell")
+@handled
+def shell_command(
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
+    shell: Optional[str] = typer.Option(None, "--shell", metavar="SHELL", help="As for activate (default: detected)."),
+) -> None:
+    """Start your shell with the environment active; `exit` leaves it.
+
+    The shell's exit status is envman's.
+    """
+    from envman import shells, subshell
+    from envman.envs import activation, require_directory
+
+    found = shells.detect_name(shell, os.environ)
+    store = _store()
+    record = _find(store, name)
+    require_directory(record)
+    how = subshell.launch(found, activation(record), os.environ)
+    store.touch_used(record)
+    say(f"entering {record.name!r} in a new {shells.normalise(found)}; `exit` leaves it")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    code = subshell.run(how)
+    raise typer.Exit(code or 0)
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

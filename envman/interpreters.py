@@ -224,6 +224,8 @@ class Finder:
             return self._usable(self._probe_path(os.path.expanduser(spec), spec), spec)
         if _VERSION_RE.match(spec):
             wanted = tuple(int(p) for p in spec.split("."))
+            if wanted[0] == 2:
+                raise _python2(spec)
             return self._first(lambda i: i.version_tuple[: len(wanted)] == wanted, spec)
         if any(c in spec for c in "<>=!~,"):
             from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -233,6 +235,9 @@ class Finder:
             except InvalidSpecifier:
                 raise UsageError(f"invalid Python version specifier {spec!r}",
                                  hint="examples: 3.12, 3.12.1, '>=3.10,<3.13', python3.11, /usr/bin/python3") from None
+            if specifier.contains("2.7", prereleases=True) and not any(
+                    specifier.contains(f"3.{minor}", prereleases=True) for minor in range(40)):
+                raise _python2(spec)
             return self._first(lambda i: specifier.contains(i.version, prereleases=True), spec)
         on_path = shutil.which(spec, path=self.environ.get("PATH"))
         named = _NAMED_VERSION_RE.match(spec)
@@ -287,12 +292,21 @@ class Finder:
 
     @staticmethod
     def _usable(found: Interpreter, spec: str) -> Interpreter:
+        if found.version_tuple[0] == 2:
+            raise _python2(f"{spec} (Python {found.version})")
         if found.version_tuple < MIN_VERSION:
             raise UsageError(
                 f"{spec!r} is Python {found.version}, which cannot create PEP 405 environments",
                 hint="use Python 3.3 or newer",
             )
         return found
+
+
+def _python2(asked: str) -> UsageError:
+    """Python 2 asked for: say so, rather than that nothing matches."""
+    return UsageError(f"Python 2 is not supported (--python {asked}): envman creates PEP 405 "
+                      "environments, which need Python 3.3 or newer",
+                      hint="ask for a Python 3, e.g. --python 3.12")
 
 
 def _executable_in(version_dir: Path) -> Optional[str]:

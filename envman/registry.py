@@ -7,7 +7,8 @@ skip TOML parsing, which costs ~0.1 s at 1,000 records. The snapshot names the
 registry file it was made from by inode, size and modification time: every atomic
 replace makes a new inode and every edit a new mtime, so a stale snapshot is never used.
 Beside it, a plain-text names index (the same identity on its first line, then one name
-per line) lets TAB completion answer without importing anything (`envman/_complete.py`).
+per line) lets TAB completion answer without importing anything (`envman/_complete.py`),
+and a projects index does the same for activation on `cd` (`envman/_auto.py`).
 
 One mutation costs nearly the same with 5,000 environments as with 10: under the lock
 the snapshot is used too when its tag matches (the TOML is parsed only after a hand
@@ -42,6 +43,11 @@ TOML_HEADER = (
 )
 # Read by envman/_complete.py, which cannot import this module: keep the two in step.
 NAMES_INDEX_NAME = "registry-names.txt"
+# Read by envman/_auto.py (`envman init --auto`), which cannot import this module either.
+PROJECTS_INDEX_NAME = "registry-projects.txt"
+# What the projects index holds for each record, in this order, each field ended by NUL
+# (which no path, name or id can hold): a project path or a prompt may hold a newline.
+PROJECTS_INDEX_FIELDS = ("project", "name", "path", "prompt", "id", "last_used")
 
 # Upgrades from schema N to N+1, applied in order on load. A file from a newer
 # envman is refused: we cannot know what writing it back would destroy.
@@ -263,6 +269,7 @@ def _write_snapshot(store: Store, identity: Optional[List[int]], registry: Regis
         except OSError:
             pass
     _write_names_index(store, identity, registry)
+    _write_projects_index(store, identity, registry)
 
 
 def names_index_line(identity: List[int]) -> str:
@@ -278,6 +285,34 @@ def _write_names_index(store: Store, identity: List[int], registry: Registry) ->
         write_atomic(store.cache / NAMES_INDEX_NAME, text.encode())
     except OSError:
         pass
+
+
+def _write_projects_index(store: Store, identity: List[int], registry: Registry) -> None:
+    """Best effort, like the names index, which it follows: the identity on the first line,
+    then PROJECTS_INDEX_FIELDS of every record. A record holding a NUL (only a hand-edited
+    prompt could) is left out: `cd` then does not activate it, `envman activate` still does."""
+    fields: List[str] = []
+    for r in registry:
+        values = [r.project, r.name, r.path, r.name if r.prompt is None else r.prompt, r.id,
+                  str(int(r.last_used.timestamp()))]
+        if not any("\0" in value for value in values):
+            fields += values
+    text = names_index_line(identity) + "\n" + "".join(f"{value}\0" for value in fields)
+    try:
+        store.cache.mkdir(parents=True, exist_ok=True)
+        write_atomic(store.cache / PROJECTS_INDEX_NAME, text.encode("utf-8", "surrogateescape"))
+    except OSError:
+        pass
+
+
+def records_for_auto(store: Store) -> List[EnvRecord]:
+    """Every record, writing the projects index afresh: the slow path of `_auto`, taken only
+    when the index is missing or stale (see `names_for_completion`)."""
+    identity = _identity(store)
+    registry = load(store)
+    if identity is not None and _identity(store) == identity:
+        _write_projects_index(store, identity, registry)
+    return list(registry)
 
 
 def names_for_completion(store: Store) -> List[str]:

@@ -65,8 +65,8 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "ls", "new",
-                "path", "prune", "recreate", "rm", "run"]
+ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "init", "ls", "new",
+                "path", "prune", "recreate", "rm", "run", "shell"]
 
 
 @pytest.mark.parametrize("words, expected", [

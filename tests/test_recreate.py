@@ -293,7 +293,7 @@ def test_broken_environments_repaired_with_their_packages(cli, tmp_path: Path, h
         [["python-missing"]], "the old environment is back as it was"
 
     offline = {"PIP_FIND_LINKS": str(wheelhouse)}  # the pins find their wheels here
-    result = cli("recreate", "--all", "--broken", env=offline)
+    result = cli("recreate", "--all", "--broken", "--yes", env=offline)
     assert result.code == 0, result
     assert "recreated 'broken'" in result.err and "healthy" not in result.err
     assert "tinyapp==1.0" in result.err and "tinydep==0.1" in result.err
@@ -352,7 +352,7 @@ def test_python_switch_missing_minor_and_all_going_on(cli, tmp_path: Path, home:
     assert (home / "registry.toml").read_bytes() == registry
     assert entries(home / "envs") == ["gone", "sw"]
 
-    everything = cli("recreate", "--all", env=nowhere)
+    everything = cli("recreate", "--all", "--yes", env=nowhere)
     assert_clean_error(everything, 1, after_tool_output=True)
     assert "failed 'gone'" in everything.err and "recreated 'sw'" in everything.err
     assert "1 recreated, 1 failed" in everything.err
@@ -381,7 +381,7 @@ def test_bad_usage(cli, tmp_path: Path, home: Path, requirements) -> None:
     assert "adopted" in refused.err
     assert (home / "registry.toml").read_bytes() == registry and (venv / "pyvenv.cfg").is_file()
 
-    everything = cli("recreate", "--all")
+    everything = cli("recreate", "--all", "--yes")
     assert everything.code == 0, everything
     assert "skipped 'adopted'" in everything.err and "recreated 'e'" in everything.err
 

@@ -13,13 +13,24 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from importlib import import_module
-from typing import TYPE_CHECKING, Dict, Mapping, Optional, Tuple
 
-from envman.errors import UsageError
-from envman.store import SCRIPTS
-
+# This package is imported by the directory-change fast path (`envman/_auto.py`, run
+# with `python -I -S` on every `cd` into or out of a project), so it imports nothing
+# costly at start: no `typing` at run time (hence this spelling of TYPE_CHECKING),
+# and envman.errors only where an error is raised.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Tuple
+
     from envman.envs import Activation
+
+# The environment's scripts directory: envman.store.SCRIPTS, which this package cannot
+# import cheaply (tests/test_init.py keeps the two equal).
+SCRIPTS = "Scripts" if os.name == "nt" else "bin"
+# The variables activation sets (deactivation removes them) and hides: envman.envs'
+# ACTIVATION_VARIABLES and HIDDEN_VARIABLES, for the same reason.
+ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
+HIDDEN_VARIABLES = ("PYTHONHOME",)
 
 # What people type for --shell, and what a shell's process is called -> (module, variant).
 NAMES: Dict[str, Tuple[str, str]] = {
@@ -91,6 +102,8 @@ def for_name(name: str) -> Shell:
     """The shell called `name` (as typed for --shell, or as its process is called)."""
     key = normalise(name)
     if key not in NAMES:
+        from envman.errors import UsageError
+
         raise UsageError(f"unsupported shell {name!r}", hint=f"--shell takes one of: {SUPPORTED}")
     module, variant = NAMES[key]
     shell_class: type = getattr(import_module(f"envman.shells.{module}"), "SHELL")
@@ -106,14 +119,22 @@ def normalise(name: str) -> str:
 
 def detect(override: Optional[str], environ: Mapping[str, str]) -> Shell:
     """--shell if given, else the parent process if it is a shell we know, else $SHELL."""
+    return for_name(detect_name(override, environ))
+
+
+def detect_name(override: Optional[str], environ: Mapping[str, str]) -> str:
+    """The shell as `detect` finds it: --shell, the parent process's name or $SHELL (a path)."""
+    from envman.errors import UsageError
+
     if override is not None:
-        return for_name(override)
+        for_name(override)  # an unknown one is refused here
+        return override
     parent = parent_process_name()
     if parent is not None and normalise(parent) in NAMES:
-        return for_name(parent)
+        return parent
     login = environ.get("SHELL", "")
     if login and normalise(login) in NAMES:
-        return for_name(login)
+        return login
     raise UsageError(
         f"cannot tell which shell to write for (parent process {parent or 'unknown'!r}, "
         f"$SHELL {login or 'unset'!r})",

@@ -10,14 +10,13 @@ previous `deactivate` alias is run through `eval` too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping
-
-from envman.errors import UsageError
+from envman.shells import ACTIVATION_VARIABLES, TYPE_CHECKING, Shell, plain_prompt, without_scripts
 from envman.shells import VENV_OLD_PATH as OLD_PATH
-from envman.shells import Shell, plain_prompt, without_scripts
 from envman.shells import venv_old as old
 
 if TYPE_CHECKING:
+    from typing import List, Mapping
+
     from envman.envs import Activation
 
 # '%' sequences and '!' (the history number) are expanded when the prompt is shown.
@@ -54,6 +53,8 @@ class Csh(Shell):
             # which is this shell's.
             stripped = without_scripts(environ.get("PATH", ""), virtual_env)
             if "\n" in stripped or "\r" in stripped:
+                from envman.errors import UsageError
+
                 raise UsageError("PATH holds a newline, which csh cannot take back through eval",
                                  hint="take that directory off PATH, or leave this shell and start a new one")
             commands.append(f'if ( "$_envman_a:q" == "" ) setenv PATH {quote(stripped)}')
@@ -100,8 +101,6 @@ class Csh(Shell):
         return "; ".join(commands) + "\n"
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES
-
         return "; ".join([*self._leave(list(ACTIVATION_VARIABLES), environ), "rehash"]) + "\n"
 
 

@@ -6,14 +6,13 @@ PATH is a list, which makes saving and restoring it exact.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping
-
+from envman.shells import ACTIVATION_VARIABLES, SCRIPTS, TYPE_CHECKING, Shell
 from envman.shells import VENV_OLD_PATH as OLD_PATH
-from envman.shells import Shell
 from envman.shells import venv_old as old
-from envman.store import SCRIPTS
 
 if TYPE_CHECKING:
+    from typing import List, Mapping
+
     from envman.envs import Activation
 
 # venv's activate.fish restores the prompt from this function, and only while
@@ -88,8 +87,6 @@ class Fish(Shell):
         return "\n".join(lines) + "\n"
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES
-
         return "\n".join(self._leave(list(ACTIVATION_VARIABLES))) + "\n"
 
 

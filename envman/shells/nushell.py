@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from envman.shells import OLD_PATH, Shell, old, without_scripts
+from envman.shells import (ACTIVATION_VARIABLES, HIDDEN_VARIABLES, OLD_PATH, TYPE_CHECKING, Shell,
+                           old, without_scripts)
 
 if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
     from envman.envs import Activation
 
-Value = Union[str, List[str]]
+    Value = Union[str, List[str]]
 
 
 def quote(text: str) -> str:
@@ -80,8 +82,6 @@ class Nushell(Shell):
         return self._render(set_, unset)
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES, HIDDEN_VARIABLES
-
         if OLD_PATH not in environ and not environ.get("VIRTUAL_ENV"):
             return self._render({}, [])
         path, values = self._before(environ, HIDDEN_VARIABLES)

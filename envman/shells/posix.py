@@ -7,14 +7,13 @@ every command that may fail part of a condition, so it also runs under
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping
-
+from envman.shells import ACTIVATION_VARIABLES, SCRIPTS, TYPE_CHECKING, Shell, plain_prompt
 from envman.shells import VENV_OLD_PATH as OLD_PATH
-from envman.shells import Shell, plain_prompt
 from envman.shells import venv_old as old
-from envman.store import SCRIPTS
 
 if TYPE_CHECKING:
+    from typing import List, Mapping
+
     from envman.envs import Activation
 
 OLD_PROMPT = old("PS1")
@@ -96,8 +95,6 @@ class Posix(Shell):
         return "rehash" if self.variant == "zsh" else "hash -r 2>/dev/null || :"
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES
-
         return "\n".join([*self._leave(list(ACTIVATION_VARIABLES)), self._rehash()]) + "\n"
 
 

@@ -7,12 +7,12 @@ takes the typographic single quotes (U+2018 to U+201B) as quotes: each is double
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, List, Mapping
 
-from envman.shells import OLD_PATH, Shell, old
-from envman.store import SCRIPTS
+from envman.shells import ACTIVATION_VARIABLES, OLD_PATH, SCRIPTS, TYPE_CHECKING, Shell, old
 
 if TYPE_CHECKING:
+    from typing import List, Mapping
+
     from envman.envs import Activation
 
 _QUOTES = re.compile("['\u2018\u2019\u201a\u201b]")
@@ -89,8 +89,6 @@ class PowerShell(Shell):
         return "\n".join(lines) + "\n"
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES
-
         return "\n".join(_leave(list(ACTIVATION_VARIABLES))) + "\n"
 
 

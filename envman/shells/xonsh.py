@@ -9,12 +9,11 @@ xonsh shows environments itself through its `{env_name}` prompt field, so that f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Mapping
-
-from envman.shells import Shell
-from envman.store import SCRIPTS
+from envman.shells import ACTIVATION_VARIABLES, SCRIPTS, TYPE_CHECKING, Shell
 
 if TYPE_CHECKING:
+    from typing import List, Mapping
+
     from envman.envs import Activation
 
 
@@ -89,8 +88,6 @@ class Xonsh(Shell):
         return "\n".join(lines) + "\n"
 
     def deactivate(self, environ: Mapping[str, str]) -> str:
-        from envman.envs import ACTIVATION_VARIABLES
-
         lines = ["def _envman_deactivate():", "    import os", *_leave(list(ACTIVATION_VARIABLES)),
                  "_envman_deactivate()", "del _envman_deactivate"]
         return "\n".join(lines) + "\n"

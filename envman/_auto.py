@@ -1,0 +1,232 @@
+"""Activation that follows `cd`: what the shell should run after its directory changed.
+
+`envman init SHELL --auto` installs a hook that, when the shell's directory is not the
+one it saw last (a string comparison in the shell, so a prompt without a `cd` costs
+nothing), runs this module under `python -I -S`, like TAB completion's fast path
+(`envman/_complete.py`): no site-packages, no typer, nothing but `os`, `sys` and the
+small `envman.shells` modules, so one directory change costs a few milliseconds.
+
+It answers from the projects index the registry writes into the cache (see
+`envman.registry.PROJECTS_INDEX_NAME`): the registry file's identity on the first line,
+then for every record its project, name, path, prompt, id and last use, each field
+ended by NUL. The index is trusted only while the identity matches `registry.toml`;
+otherwise envman itself reads the registry and writes the index again.
+
+The rules (SPEC: `init --auto`):
+
+- the nearest directory at or above the current one that is a registered project
+  decides; with several environments for it, the most recently used one;
+- an environment the hook did not activate (by hand, or a venv's own `bin/activate`)
+  is never replaced or deactivated: the hook remembers what it activated in a shell
+  variable, `_ENVMAN_AUTO`, which is not exported, so a child shell treats everything it
+  inherits as activated by hand;
+- leaving every project deactivates what the hook activated.
+
+Usage (the protocol between the hook and this module; `1` is its version):
+
+    python -I -S -c 'import sys; sys.path[:0] = sys.argv[1:2]; from envman._auto
+        import main; main(sys.argv[2:])' PARENT 1 SHELL ROOT_DEFAULT CACHE_DEFAULT AUTO
+
+PARENT, ROOT_DEFAULT and CACHE_DEFAULT as for `_complete`; AUTO is the value of
+`_ENVMAN_AUTO` (the `VIRTUAL_ENV` the hook set), empty if none. Output: code for SHELL
+to evaluate, possibly nothing; messages for the person on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from envman._complete import importable_registry, locations
+from envman.shells import ACTIVATION_VARIABLES, HIDDEN_VARIABLES, SCRIPTS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+    from envman.shells import Shell
+
+PROTOCOL = "1"
+# Must equal envman.registry.PROJECTS_INDEX_NAME and the order of its
+# PROJECTS_INDEX_FIELDS; this module cannot import it (tests/test_init.py checks).
+PROJECTS_INDEX_NAME = "registry-projects.txt"
+FIELDS = 6
+# envman.store.Store.used_dir, relative to the data root: where time-of-use stamps live.
+USED_DIR = "used"
+# The shell variable holding the VIRTUAL_ENV the hook activated (never exported).
+MARK = "_ENVMAN_AUTO"
+# How each shell sets and clears MARK. csh joins the lines of what it evaluates, so
+# everything for it is `;`-separated (see envman/shells/csh.py).
+_MARKS: Dict[str, Tuple[str, str]] = {
+    "posix": (MARK + "={}", "unset " + MARK),
+    "fish": ("set -g " + MARK + " {}", "set -e " + MARK),
+    "csh": ("set " + MARK + " = {}", "unset " + MARK),
+}
+
+
+class Entry:
+    """One record of the projects index."""
+
+    __slots__ = ("project", "name", "path", "prompt", "id", "last_used")
+
+    def __init__(self, project: str, name: str, path: str, prompt: str, id: str,
+                 last_used: int) -> None:
+        self.project, self.name, self.path, self.prompt = project, name, path, prompt
+        self.id, self.last_used = id, last_used
+
+
+class Changes:
+    """What entering an entry's environment changes: envman.envs.Activation's shape, which the
+    shell modules render (envman.envs costs ten times this whole module to import)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.set = dict(zip(ACTIVATION_VARIABLES, (entry.path, entry.prompt)))
+        self.unset = HIDDEN_VARIABLES
+        self.path_prepend = (os.path.join(entry.path, SCRIPTS),)
+
+    @property
+    def prompt_prefix(self) -> str:
+        return f"({self.set['VIRTUAL_ENV_PROMPT']}) "
+
+
+def read_index(root: str, cache: str) -> Optional[List[Entry]]:
+    """Every entry, or None when the index is missing or not made from this registry."""
+    try:
+        st = os.stat(os.path.join(root, "registry.toml"))
+    except FileNotFoundError:
+        return []  # nothing registered yet
+    identity = f"{st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
+    try:
+        with open(os.path.join(cache, PROJECTS_INDEX_NAME), encoding="utf-8") as handle:
+            if handle.readline() != identity:
+                return None
+            fields = handle.read().split("\0")
+    except (OSError, ValueError):
+        return None
+    fields.pop()  # what follows the last NUL: nothing
+    if len(fields) % FIELDS:
+        return None
+    return [Entry(fields[i], fields[i + 1], fields[i + 2], fields[i + 3], fields[i + 4],
+                  int(fields[i + 5])) for i in range(0, len(fields), FIELDS)]
+
+
+def entries_through_envman(root: str, cache: str) -> List[Entry]:
+    """The slow path: envman reads the registry (and writes the projects index again)."""
+    importable_registry()
+    from pathlib import Path
+
+    from envman import registry
+    from envman.store import Store
+
+    return [Entry(r.project, r.name, r.path, r.name if r.prompt is None else r.prompt, r.id,
+                  int(r.last_used.timestamp()))
+            for r in registry.records_for_auto(Store(root=Path(root), cache=Path(cache)))]
+
+
+def project_entry(entries: Sequence[Entry], cwd: str, root: str) -> Tuple[Optional[Entry], str]:
+    """The environment of the nearest project at or above `cwd`, and a note when the
+    project has several (the most recently used wins, as in `envman.lookup`)."""
+    ancestors: List[str] = []
+    directory = cwd
+    while True:
+        ancestors.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    wanted = set(ancestors)
+    found: Dict[str, List[Entry]] = {}
+    for entry in entries:
+        if entry.project in wanted:
+            found.setdefault(entry.project, []).append(entry)
+    for directory in ancestors:
+        matches = found.get(directory)
+        if not matches:
+            continue
+        if len(matches) == 1:
+            return matches[0], ""
+        chosen = max(matches, key=lambda e: _last_used(root, e))
+        others = ", ".join(e.name for e in matches if e is not chosen)
+        return chosen, (f"{directory} has {len(matches)} environments; using {chosen.name!r}, "
+                        f"the most recently used (others: {others})")
+    return None, ""
+
+
+def _last_used(root: str, entry: Entry) -> int:
+    try:
+        return max(entry.last_used, int(os.stat(os.path.join(root, USED_DIR, entry.id)).st_mtime))
+    except OSError:
+        return entry.last_used
+
+
+def touch_used(root: str, entry: Entry) -> None:
+    """Record the use as `envman activate` does (envman.store.Store.touch_used); best effort."""
+    stamp = os.path.join(root, USED_DIR, entry.id)
+    try:
+        try:
+            os.utime(stamp)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(stamp), exist_ok=True)
+            open(stamp, "a").close()
+    except OSError:
+        pass
+
+
+def decide(shell: Shell, family: str, environ: Mapping[str, str], auto: str,
+           entries: Sequence[Entry], cwd: str, root: str) -> Tuple[str, List[str], Optional[Entry]]:
+    """The code to run, the lines for the person, and the entry activated (if any)."""
+    mark, unmark = _MARKS[family]
+    active = environ.get("VIRTUAL_ENV", "")
+    joiner = "; " if family == "csh" else "\n"
+    if active and active != auto:
+        # Activated by hand (or the hook's environment replaced by hand): never touched.
+        return (unmark + "\n" if auto else ""), [], None
+    if not active:
+        auto = ""  # left by hand (`deactivate`): nothing of the hook's is active
+    target, note = project_entry(entries, cwd, root)
+    notes = [note] if note else []
+    if target is not None and not os.path.isdir(target.path):
+        notes.append(f"envman: the environment {target.name!r} of {target.project} is gone: "
+                     f"`envman recreate {target.name}` rebuilds it")
+        target = None
+    if target is None:
+        if auto:
+            return shell.deactivate(environ).rstrip("\n") + joiner + unmark + "\n", notes, None
+        return "", notes, None
+    if target.path == auto:
+        return "", [], None  # still inside the project it activated
+    code = shell.activate(Changes(target), environ)  # type: ignore[arg-type]  # Changes: see its docstring
+    return code.rstrip("\n") + joiner + mark.format(shell.quote(target.path)) + "\n", notes, target
+
+
+def main(argv: Sequence[str]) -> int:
+    """Print the code for the shell; on any failure one line on stderr, and no code."""
+    try:
+        if len(argv) < 5 or argv[0] != PROTOCOL:
+            sys.stderr.write("envman: the --auto hook does not match this envman: "
+                             "start a new shell\n")
+            return 0
+        from envman import shells
+
+        name, root_default, cache_default, auto = argv[1], argv[2], argv[3], argv[4]
+        shell = shells.for_name(name)
+        family = shells.NAMES[shells.normalise(name)][0]
+        root, cache = locations(root_default, cache_default)
+        entries = read_index(root, cache)
+        if entries is None:
+            entries = entries_through_envman(root, cache)
+        code, notes, activated = decide(shell, family, os.environ, auto, entries, os.getcwd(), root)
+        if activated is not None:
+            touch_used(root, activated)
+        for note in notes:
+            sys.stderr.write(note + "\n")
+        sys.stdout.write(code)
+    except Exception as exc:
+        if os.environ.get("ENVMAN_DEBUG") == "1":
+            raise
+        sys.stderr.write(f"envman: error: activation on cd failed: {type(exc).__name__}: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
