@@ -33,7 +33,7 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ls import BARE_TYPER, REPO, populate  # noqa: E402
+from bench_ls import BARE_TYPER, REPO, compiled, populate  # noqa: E402
 
 from envman import shellinit  # noqa: E402
 from envman.completion import setup_lines  # noqa: E402
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
+    compiled()
     bash = shutil.which("bash")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data root"

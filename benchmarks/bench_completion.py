@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ls import BARE_TYPER, REPO, populate, timed  # noqa: E402
+from bench_ls import BARE_TYPER, REPO, compiled, populate, timed  # noqa: E402
 
 from envman import completion, registry  # noqa: E402
 
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
+    compiled()
     bash = shutil.which("bash")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data root"

@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ls import BARE_TYPER, REPO, populate  # noqa: E402
+from bench_ls import BARE_TYPER, REPO, compiled, populate  # noqa: E402
 
 from envman import completion  # noqa: E402
 
@@ -114,6 +114,7 @@ def main() -> None:
                         "(default: a temporary directory)")
     parser.add_argument("--profile", action="store_true", help="also profile one `envman new`")
     args = parser.parse_args()
+    compiled()
     python = args.python
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)

@@ -193,14 +193,20 @@ def make_venv(store: Store, record: EnvRecord, interpreter: Interpreter,
     it from the cached image unless the record says `--without-pip`.
 
     With uv, `uv venv` creates it, except with `--copies`: `uv venv` always links the
-    interpreter, so `python -m venv --copies` does that one.
+    interpreter, so venv does that one. venv runs in this process when the interpreter is
+    the one running envman (`envman.venvs`), else as `INTERPRETER -m venv`.
     """
-    from envman import seeding, uv  # here: `run` and `activate` import this module too
+    from envman import seeding, uv, venvs  # here: `run` and `activate` import this module too
+    what = f"creating the environment with Python {interpreter.version}"
     if uv_exe is not None and not record.copies:
         progress("creating the environment with uv venv")
-        cmd = uv.venv_command(uv_exe, interpreter.executable, record.path,
-                              system_site_packages=record.system_site_packages, prompt=record.prompt)
-        env = uv.environ()
+        run(uv.venv_command(uv_exe, interpreter.executable, record.path,
+                            system_site_packages=record.system_site_packages, prompt=record.prompt),
+            what=what, env=uv.environ(), capture=True, timeout=VENV_TIMEOUT)
+    elif venvs.runs_here(interpreter):
+        progress("creating the environment with venv")
+        venvs.create_here(interpreter, record.path, system_site_packages=record.system_site_packages,
+                          copies=record.copies, prompt=record.prompt)
     else:
         progress("creating the environment with python -m venv")
         cmd = [interpreter.executable, "-I", "-m", "venv", "--without-pip"]
@@ -210,10 +216,7 @@ def make_venv(store: Store, record: EnvRecord, interpreter: Interpreter,
             cmd.append("--copies")
         if record.prompt is not None:
             cmd += ["--prompt", record.prompt]
-        cmd.append(record.path)
-        env = clean_environ()
-    run(cmd, what=f"creating the environment with Python {interpreter.version}",
-        env=env, capture=True, timeout=VENV_TIMEOUT)
+        run([*cmd, record.path], what=what, env=clean_environ(), capture=True, timeout=VENV_TIMEOUT)
     # An interpreter that made no venv is left for the build's verify step to report.
     if not record.without_pip and (Path(record.path) / "pyvenv.cfg").is_file():
         seeding.seed_pip(store.cache, interpreter, Path(record.path), progress)

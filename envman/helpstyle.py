@@ -10,6 +10,8 @@ and nothing else, and the usage line is built here from the same words.
 The command classes reach typer through `App`, a `typer.Typer` whose commands and
 group default to them. Only public click API (`get_params`, `collect_usage_pieces`) is
 overridden, so older typer releases, which show click's metavars, read the same.
+Before parsing, they also give plain parameters a converter that needs no pydantic
+(`envman.coercion`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Callable, List, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from envman.coercion import make_plain
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +51,11 @@ def _usage(command: Any, ctx: Any) -> List[str]:
 
 
 class PlainCommand(TyperCommand):
+    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+        make_plain(self.get_params(ctx))
+        result: List[str] = super().parse_args(ctx, args)
+        return result
+
     def get_params(self, ctx: Any) -> List[Any]:
         return [_plain(p) for p in super().get_params(ctx)]
 
@@ -55,6 +64,11 @@ class PlainCommand(TyperCommand):
 
 
 class PlainGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+        make_plain(self.get_params(ctx))
+        result: List[str] = super().parse_args(ctx, args)
+        return result
+
     def get_params(self, ctx: Any) -> List[Any]:
         return [_plain(p) for p in super().get_params(ctx)]
 
