@@ -235,8 +235,11 @@ class Finder:
             except InvalidSpecifier:
                 raise UsageError(f"invalid Python version specifier {spec!r}",
                                  hint="examples: 3.12, 3.12.1, '>=3.10,<3.13', python3.11, /usr/bin/python3") from None
-            if specifier.contains("2.7", prereleases=True) and not any(
-                    specifier.contains(f"3.{minor}", prereleases=True) for minor in range(40)):
+            def admits(major: int, minors: int, patches: int) -> bool:
+                return any(specifier.contains(f"{major}.{minor}.{patch}", prereleases=True)
+                           for minor in range(minors) for patch in range(patches))
+
+            if admits(2, 8, 19) and not admits(3, 40, 30):
                 raise _python2(spec)
             return self._first(lambda i: specifier.contains(i.version, prereleases=True), spec)
         on_path = shutil.which(spec, path=self.environ.get("PATH"))
