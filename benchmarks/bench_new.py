@@ -254,7 +254,7 @@ def profile(envman: Command, python: str, env: Dict[str, str], project: Path) ->
         total = 0.0
         wanted = {("envman/__main__.py", "<module>"): "the whole command (in-process)",
                   ("envman/cli.py", "<module>"): "importing envman.cli (typer)",
-                  ("typer/core.py", "parse_args"): "typer parsing the arguments (imports pydantic)",
+                  ("typer/core.py", "parse_args"): "typer parsing the arguments",
                   ("envman/envs.py", "create"): "envman.envs.create: the work",
                   ("envman/interpreters.py", "resolve"): "  choosing the interpreter",
                   ("envman/building.py", "reserve"): "  reserving the name (lock, marker, rename)",

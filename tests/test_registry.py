@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -304,3 +305,41 @@ def test_ls_starts_no_python_and_imports_nothing_heavy(cli, project: Path, tmp_p
     for heavy in ("packaging", "filelock", "tomli_w", "envman.interpreters", "envman.envs",
                   "envman.runner"):
         assert heavy not in imported, f"`ls` imported {heavy}"
+
+
+def test_the_projects_index_reused_across_saves_is_the_one_made_afresh(tmp_path: Path) -> None:
+    """Saves copy the index entries of unchanged records from the last index: after adds,
+    a removal, a change and a hand edit, it still says what a fresh one would."""
+    from datetime import datetime, timedelta, timezone
+
+    from envman.models import EnvRecord
+
+    store = Store(root=tmp_path / "root", cache=tmp_path / "root" / "cache")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+    def record(name: str, used: datetime = moment, prompt: Optional[str] = None) -> EnvRecord:
+        return EnvRecord(name=name, id=name * 2, path=f"/envs/{name}", project=f"/p/{name}\n x",
+                         python="3.12.1", python_executable="/usr/bin/python3", created=moment,
+                         last_used=used, prompt=prompt)
+
+    index = store.cache / registry.PROJECTS_INDEX_NAME
+
+    def fresh() -> bytes:
+        registry._seen.clear()
+        current = registry._parse(store, store.registry_path.read_bytes())
+        registry._write_projects_index(store, registry._identity(store), current)
+        return index.read_bytes()
+
+    registry.update(store, lambda r: r.with_record(record("a")).with_record(record("b")))
+    for change in (lambda r: r.with_record(record("c", prompt="P")),
+                   lambda r: r.without("a"),
+                   lambda r: r.with_record(record("b", moment + timedelta(days=3), prompt="bee")),
+                   lambda r: r.with_record(record("A0"))):
+        registry.update(store, change)
+        written = index.read_bytes()
+        assert written == fresh(), written
+    assert b"/p/b\n x\0b\0/envs/b\0bee\0bb\0" in index.read_bytes()
+    # A hand edit changes the file's identity: nothing of the old index is reused.
+    store.registry_path.write_text(store.registry_path.read_text().replace("/envs/c", "/elsewhere/c"))
+    registry.update(store, lambda r: r.with_record(record("d")))
+    assert b"/elsewhere/c" in index.read_bytes() and index.read_bytes() == fresh()
