@@ -16,7 +16,7 @@ Before parsing, they also give plain parameters a converter that needs no pydant
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -50,7 +50,15 @@ def _usage(command: Any, ctx: Any) -> List[str]:
     return pieces
 
 
-class PlainCommand(TyperCommand):
+if TYPE_CHECKING:
+    _Base = TyperCommand
+else:
+    _Base = object
+
+
+class _PlainParams(_Base):
+    """What both command classes change: plain help, and values converted without pydantic."""
+
     def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
         make_plain(self.get_params(ctx))
         result: List[str] = super().parse_args(ctx, args)
@@ -59,19 +67,13 @@ class PlainCommand(TyperCommand):
     def get_params(self, ctx: Any) -> List[Any]:
         return [_plain(p) for p in super().get_params(ctx)]
 
+
+class PlainCommand(_PlainParams, TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> List[str]:
         return _usage(self, ctx)
 
 
-class PlainGroup(TyperGroup):
-    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
-        make_plain(self.get_params(ctx))
-        result: List[str] = super().parse_args(ctx, args)
-        return result
-
-    def get_params(self, ctx: Any) -> List[Any]:
-        return [_plain(p) for p in super().get_params(ctx)]
-
+class PlainGroup(_PlainParams, TyperGroup):
     def collect_usage_pieces(self, ctx: Any) -> List[str]:
         return [*_usage(self, ctx), self.subcommand_metavar]
 

@@ -429,19 +429,7 @@ def _from_toml(store: Store) -> Callable[[], Mapping[str, EnvRecord]]:
 
 def load(store: Store) -> Registry:
     """Read the registry without locking or writing anything it owns."""
-    identity = _identity(store)
-    if identity is None:
-        return Registry()
-    cached = _read_snapshot(store, identity)
-    if cached is not None:
-        return cached
-    raw = _read_bytes(store)
-    if raw is None:
-        return Registry()
-    registry = _parse(store, raw)
-    if _identity(store) == identity:  # not replaced while we read it
-        _write_snapshot(store, identity, registry)
-    return registry
+    return _read(store, snapshot_after_parse=True)
 
 
 @contextmanager
@@ -492,6 +480,12 @@ def _read_locked(store: Store) -> Registry:
     """Under the lock: the snapshot if it was made from the file on disk, else the TOML.
     (The snapshot is written after the file under the same lock, and its tag changes with
     any replace or edit of the file, so a matching one says what the file says.)"""
+    return _read(store, snapshot_after_parse=False)
+
+
+def _read(store: Store, snapshot_after_parse: bool) -> Registry:
+    """The snapshot made from the file on disk if there is one, else the parsed TOML
+    (then, if asked, a snapshot of it, unless the file was replaced while being read)."""
     identity = _identity(store)
     if identity is None:
         return Registry()
@@ -499,7 +493,12 @@ def _read_locked(store: Store) -> Registry:
     if cached is not None:
         return cached
     raw = _read_bytes(store)
-    return Registry() if raw is None else _parse(store, raw)
+    if raw is None:
+        return Registry()
+    registry = _parse(store, raw)
+    if snapshot_after_parse and _identity(store) == identity:
+        _write_snapshot(store, identity, registry)
+    return registry
 
 
 def rebuild(store: Store, records: Iterable[EnvRecord]) -> Optional[Path]:
