@@ -1,7 +1,9 @@
 """How fast are `envman new` and `recreate`, next to the tools a person would pick instead?
 
 One command. It sets up its own references in a scratch venv (virtualenv and uv from
-PyPI: the only network it uses, once), builds three tiny wheels to install offline,
+PyPI: the only network it uses, once) and installs this checkout's envman there as pipx
+would (a built, byte-compiled wheel; every command runs from that venv), builds three
+tiny wheels to install offline,
 then times each comparison in the same run, the two commands alternating (A B A B ...)
 after a warm-up, and prints medians and ratios for every row of the targets table:
 
@@ -38,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ls import BARE_TYPER, REPO, compiled, populate  # noqa: E402
+from bench_ls import BARE_TYPER, REPO, populate  # noqa: E402
 
 from envman import completion  # noqa: E402
 
@@ -114,7 +116,6 @@ def main() -> None:
                         "(default: a temporary directory)")
     parser.add_argument("--profile", action="store_true", help="also profile one `envman new`")
     args = parser.parse_args()
-    compiled()
     python = args.python
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
@@ -132,12 +133,14 @@ def main() -> None:
         out = tmp / "out"
         out.mkdir()
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUALENV_"))}
-        base.update(PYTHONPATH=str(REPO), PIP_DISABLE_PIP_VERSION_CHECK="1", ENVMAN_CONFIG=str(tmp / "none.toml"),
+        base.pop("PYTHONPATH", None)
+        base.update(PIP_DISABLE_PIP_VERSION_CHECK="1", ENVMAN_CONFIG=str(tmp / "none.toml"),
                     UV_CACHE_DIR=str(scratch / "uv-cache"), VIRTUALENV_OVERRIDE_APP_DATA=str(scratch / "app-data"))
         no_uv = dict(base, ENVMAN_HOME=str(tmp / "home-pip"), ENVMAN_NO_UV="1")
         with_uv = dict(base, ENVMAN_HOME=str(tmp / "home-uv"), UV_OFFLINE="1",
                        PATH=str(tools / "bin") + os.pathsep + base.get("PATH", ""))
-        envman = [sys.executable, "-m", "envman"]
+        installed = str(tools / "bin" / "python")
+        envman = [installed, "-m", "envman"]
         target = out / "ref"
 
         def clear(*paths: Path) -> Callable[[], None]:
@@ -193,12 +196,14 @@ def main() -> None:
         bare.write_text(BARE_TYPER)
         listing = dict(no_uv, ENVMAN_HOME=str(thousand))
         pairs.append(Pair("`ls --json`, 1,000 environments / a bare typer command",
-                          [*envman, "ls", "--json"], [sys.executable, str(bare), "ls"], listing, listing,
+                          [*envman, "ls", "--json"], [installed, str(bare), "ls"], listing, listing,
                           project, b_name="bare typer"))
-        tab = [sys.executable, "-I", "-S", "-c", completion._RUN, str(REPO), "1", "bash", "", "", "2",
+        site = subprocess.run([installed, "-c", "import envman, os; print(os.path.dirname(os.path.dirname(envman.__file__)))"],
+                              capture_output=True, text=True, check=True, env=base).stdout.strip()
+        tab = [installed, "-I", "-S", "-c", completion._RUN, site, "1", "bash", "", "", "2",
                "envman", "rm", "pro"]
         pairs.append(Pair("one TAB on names, 1,000 environments / `python -I -S -c pass`",
-                          tab, [sys.executable, "-I", "-S", "-c", "pass"], listing, listing, project,
+                          tab, [installed, "-I", "-S", "-c", "pass"], listing, listing, project,
                           a_name="TAB", b_name="python -I -S"))
 
         for pair in pairs:  # warm-up: builds the pip image, fills uv's cache and virtualenv's app data
@@ -216,7 +221,7 @@ def main() -> None:
         for pair in pairs:
             print(pair.report())
         if args.profile:
-            profile(envman, python, no_uv, project)
+            profile(installed, python, no_uv, project)
 
 
 def warm_uv(pair: Pair, online: Dict[str, str]) -> None:
@@ -230,23 +235,31 @@ def warm_uv(pair: Pair, online: Dict[str, str]) -> None:
 
 
 def reference_tools(scratch: Path) -> Path:
-    """A venv with virtualenv and uv from PyPI (made once per scratch directory)."""
+    """A venv with virtualenv and uv from PyPI (made once per scratch directory), and this
+    checkout's envman installed in it afresh, as pipx would install it: a built wheel,
+    byte-compiled, in a venv of its own. Every command below runs from that venv, so
+    envman pays what an installed envman pays and nothing of this checkout's set-up (an
+    editable finder, the machine's own `.pth` files) and the references likewise."""
     tools = scratch / "venv"
-    if not (tools / "bin" / "uv").exists() or not (tools / "bin" / "virtualenv").exists():
+    python = str(tools / "bin" / "python")
+    if not (tools / "bin" / "python").exists():
         scratch.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True)
-        subprocess.run([str(tools / "bin" / "python"), "-m", "pip", "install", "-q", "virtualenv", "uv"],
-                       check=True)
+    if subprocess.run([python, "-c", "import typer, platformdirs, virtualenv, uv"],
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "virtualenv", "uv", str(REPO)], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+                   check=True, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     return tools
 
 
-def profile(envman: Command, python: str, env: Dict[str, str], project: Path) -> None:
+def profile(installed: str, python: str, env: Dict[str, str], project: Path) -> None:
     """Where one pip-ready `envman new` spends its time (cProfile, cumulative)."""
     import pstats
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "new.prof"
-        subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "envman", "new",
+        subprocess.run([installed, "-m", "cProfile", "-o", str(out), "-m", "envman", "new",
                         "profiled", "--python", python, "-q"], env=env, cwd=project, check=True,
                        stdout=subprocess.DEVNULL)
         stats = pstats.Stats(str(out))
