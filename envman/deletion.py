@@ -7,7 +7,8 @@ another file system (its `st_dev` differs), or any mount point listed in
 `/proc/self/mountinfo` (bind mounts keep the device), is left whole, and so is the
 marker of the top directory, so what is left still proves whose it is.
 
-Only `envman.lifecycle` calls this, after proving the directory is envman's.
+Only `envman.lifecycle` calls `delete_tree`, after proving the directory is envman's;
+`delete_cache_tree` is the same walk for envman's cache, whose trees hold no marker.
 """
 
 from __future__ import annotations
@@ -71,6 +72,32 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
         os.rmdir(directory.name, dir_fd=parent_fd)
     except OSError as exc:
         raise OperationFailed(f"cannot delete {directory}: {exc.strerror or exc}") from None
+    finally:
+        os.close(parent_fd)
+
+
+def delete_cache_tree(directory: Path) -> bool:
+    """Delete `directory`, a tree in envman's own cache (a pip image, its build or trash),
+    with the same walk: no link followed, no mount crossed. Best effort, as befits a
+    cache: returns whether all of it is gone, and never raises."""
+    try:
+        parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            top_st = os.fstat(top)
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+                return False
+            if not _Walker(top_st.st_dev, _mount_points(), files_allowed=True).clear(top, str(directory)):
+                return False
+        finally:
+            os.close(top)
+        os.rmdir(directory.name, dir_fd=parent_fd)
+        return True
+    except OSError:
+        return False
     finally:
         os.close(parent_fd)
 

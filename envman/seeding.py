@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from envman.deletion import delete_cache_tree
 from envman.errors import OperationFailed
 from envman.fsutil import write_atomic
 from envman.interpreters import Interpreter
@@ -205,8 +206,8 @@ def _build(images: Path, key: str, interpreter: Interpreter) -> Image:
     except OSError as exc:
         raise _NoCache(f"cannot write {images}: {exc.strerror}") from None
     finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+        if os.path.lexists(work):
+            delete_cache_tree(work)
     image = _load(images / key)
     if image is None:
         raise OperationFailed(f"seeding pip failed: the image at {images / key} cannot be read back")
@@ -254,7 +255,7 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
                 digest = hashlib.sha256(handle.read()).hexdigest()
             files.append([os.path.relpath(full, tree).replace(os.sep, "/"), st.st_size,
                           st.st_mtime_ns, digest])
-    shutil.rmtree(venv)
+    delete_cache_tree(venv)
     return {"format": FORMAT, "built": time.time(), "interpreter": interpreter.executable,
             "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
             "python_name": python_name, "distributions": distributions, "scripts": scripts,
@@ -286,7 +287,7 @@ def _clear_leftovers(images: Path) -> None:
         if entry.name.startswith((".build-", ".trash-")):
             try:
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    delete_cache_tree(Path(entry.path))
             except OSError:
                 pass
 
@@ -299,7 +300,7 @@ def _discard(images: Path, path: Path) -> None:
         os.rename(path, aside)
     except OSError:
         return  # already moved by another envman
-    shutil.rmtree(aside, ignore_errors=True)
+    delete_cache_tree(aside)
 
 
 # -- putting the image into an environment -------------------------------------------

@@ -250,3 +250,37 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     seeding.seed_pip(tmp_path / "cache", interpreter, env, said.append)
     assert any("running ensurepip instead" in line for line in said), said
     pip(env, "check")
+
+
+def test_discarding_an_image_follows_no_link_and_crosses_no_mount(tmp_path: Path) -> None:
+    """Image trees are deleted by the store's own walk: a link inside leads nowhere, and a
+    file system mounted inside is left whole (with the rest of its path)."""
+    import subprocess as sp
+
+    from envman import seeding
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep")
+    images = tmp_path / "cache" / seeding.IMAGES_DIR
+    image = images / "somekey"
+    (image / "tree" / "pip").mkdir(parents=True)
+    (image / "tree" / "pip" / "__init__.py").write_text("")
+    os.symlink(outside, image / "tree" / "link-to-outside")
+    os.symlink(outside / "precious.txt", image / "tree" / "pip" / "file-link")
+    seeding._discard(images, image)
+    assert not image.exists() and not [p for p in images.iterdir()], "all of it went"
+    assert (outside / "precious.txt").read_text() == "keep"
+
+    (image / "tree" / "mnt").mkdir(parents=True)
+    mounted = sp.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(image / "tree" / "mnt")],
+                     capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (image / "tree" / "mnt" / "precious.txt").write_text("on another file system")
+        seeding._discard(images, image)
+        [aside] = list(images.iterdir())
+        assert (aside / "tree" / "mnt" / "precious.txt").read_text() == "on another file system"
+    finally:
+        sp.run(["umount", "-l", str(next(images.iterdir()) / "tree" / "mnt")])
