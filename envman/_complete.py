@@ -115,6 +115,11 @@ COMMANDS: Dict[str, CommandSpec] = {
         _HELP,
     ), (NAME,), False),
     "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
+    "mv": ((
+        (("-p", "--project"), DIR, False),
+        (("-q", "--quiet"), FLAG, False),
+        _HELP,
+    ), (NAME, TEXT), False),
     "recreate": ((
         (("--python",), TEXT, False),
         (("-r", "--requirement"), FILE, True),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -102,6 +103,13 @@ def _find(store: Store, ref: Optional[str]) -> EnvRecord:
     found = lookup.find(store, registry.load(store), ref)
     if found.note:
         say(found.note)
+    if found.moved_to is not None:
+        from envman import moves
+
+        record = moves.point(store, found.record, found.moved_to)
+        say(f"envman: the project of {record.name!r} moved from {_home(found.record.project)} to "
+            f"{_home(record.project)}: its record now points there")
+        return record
     return found.record
 
 
@@ -181,6 +189,8 @@ def _print_table(states: Sequence[EnvState]) -> None:
     rows = [("NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT")]
     for s in states:
         status = "ok" if not s.reasons else "stale: " + ",".join(s.reasons)
+        if s.moved_to is not None:
+            status = f"moved: {_home(s.moved_to)}" + ("" if not s.reasons else f"; {status}")
         if s.requirements_changed:
             status += " (requirements changed)"
         rows.append((s.record.name, s.record.python, ago(s.last_used, reference), status,
@@ -188,6 +198,11 @@ def _print_table(states: Sequence[EnvState]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     typer.echo("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]
                          for row in rows))
+    for s in states:
+        if s.moved_to is not None:
+            say(f"moved: the project of {s.record.name!r} is now {s.moved_to}: "
+                f"`envman mv {s.record.name} --project {shlex.quote(s.moved_to)}` records it "
+                "(as does any envman command run inside it)")
     reasons = sorted({reason for s in states for reason in s.reasons})
     for reason in reasons:
         say(f"{reason}: {ADVICE[reason]}")
@@ -375,6 +390,10 @@ def _show_prune_plan(plan: Any, dry_run: bool) -> None:
     for skipped in plan.skipped:
         say(f"skip    {skipped.record.name}: project unreachable ({_home(skipped.record.project)}); "
             "use --unreachable to prune it")
+    for kept in plan.kept:
+        also = f" (also {', '.join(kept.reasons)})" if kept.reasons else ""
+        say(f"keep    {kept.record.name}: its project moved to {_home(str(kept.moved_to))}{also}; "
+            f"`envman mv {kept.record.name} --project {shlex.quote(str(kept.moved_to))}` records the move")
     if not plan.candidates:
         say("nothing to prune")
         return
@@ -581,6 +600,41 @@ def deactivate(
     if not os.environ.get("VIRTUAL_ENV"):
         say("no environment is active (VIRTUAL_ENV is not set): nothing to deactivate")
     sys.stdout.write(chosen.deactivate(os.environ))
+
+
+@app.command("mv")
+@handled
+def move_command(
+    name: str = typer.Argument(..., help="Name or project path of the environment."),
+    new_name: Optional[str] = typer.Argument(None, metavar="[NEWNAME]", help="Rename it to NEWNAME (a rebuild: see above)."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project's new directory: only the record changes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+) -> None:
+    """Point an environment at its project's new place, or rename it.
+
+    envman mv NAME --project DIR: the record (and the environment's marker) now name DIR;
+    the environment itself is untouched (a venv does not embed its project's path).
+
+    envman mv NAME NEWNAME: a venv embeds its own path, so this rebuilds it at envs/NEWNAME
+    with the same Python, options and packages; the old environment is kept until the new
+    one is complete and registered, and only then deleted. A PROJECT/.venv link to it is
+    updated.
+    """
+    if (new_name is None) == (project is None):
+        raise UsageError("give NEWNAME (rename) or --project DIR (the project moved), not both"
+                         if new_name is not None else "say what changes: NEWNAME or --project DIR",
+                         hint="envman mv NAME --project DIR, envman mv NAME NEWNAME")
+    from envman import moves
+
+    store = _store()
+    record = _find(store, name)
+    if project is not None:
+        directory = moves.project_directory(project)
+        moved = moves.point(store, record, directory)
+        say(f"{moved.name!r} now serves {_home(moved.project)} (was {_home(record.project)}); "
+            "the environment itself is unchanged")
+        return
+    raise UsageError("renaming is not built yet")
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from envman import building, registry
+from envman import building, identity, registry
 from envman.ages import now
 from envman.config import Config
 from envman.errors import UsageError
@@ -128,6 +128,7 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
         copies=options.copies,
         without_pip=options.without_pip,
         prompt=options.prompt,
+        project_identity=identity.take(str(project)),
     )
     building.build(store, record,
                    lambda: build(record, interpreter, [full for full, _ in reqs], quiet=options.quiet))

@@ -32,6 +32,7 @@ class Candidate:
 class PrunePlan:
     candidates: Tuple[Candidate, ...]
     skipped: Tuple[EnvState, ...]  # project-unreachable, kept without --unreachable
+    kept: Tuple[EnvState, ...] = ()  # stale, but their project only moved: never pruned
 
     @property
     def size(self) -> int:
@@ -40,9 +41,14 @@ class PrunePlan:
 
 def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePlan:
     """What prune would do, touching nothing."""
-    moment = now()
-    stale = [s for s in (assess(store, r, moment, older_than) for r in registry.load(store))
-             if s.reasons]
+    from envman.moves import Search
+
+    moment, search = now(), Search()
+    states = [assess(store, r, moment, older_than, search) for r in registry.load(store)]
+    # A project that moved still needs its environment, whatever else is stale about it;
+    # the plan names each one, so that nobody wonders why it was not pruned.
+    kept = [s for s in states if s.moved_to is not None]
+    stale = [s for s in states if s.reasons and s.moved_to is None]
     candidates: List[Candidate] = []
     skipped: List[EnvState] = []
     for state in stale:
@@ -55,7 +61,7 @@ def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePl
             candidates.append(Candidate(state, None, 0, refusal=exc.message))
             continue
         candidates.append(Candidate(state, target, disk_usage(target) if target else 0))
-    return PrunePlan(tuple(candidates), tuple(skipped))
+    return PrunePlan(tuple(candidates), tuple(skipped), tuple(kept))
 
 
 def execute(store: Store, prune_plan: PrunePlan) -> Tuple[List[Removal], List[Refusal]]:
@@ -94,6 +100,7 @@ def to_json(prune_plan: PrunePlan, dry_run: bool, removed: List[Removal],
         "dry_run": dry_run,
         "environments": items,
         "skipped": [dict(s.to_json(), action="skip") for s in prune_plan.skipped],
+        "kept": [dict(s.to_json(), action="keep") for s in prune_plan.kept],
         "freed_bytes": 0 if dry_run else sum(c.size for c in prune_plan.candidates
                                              if c.state.record.id in gone),
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from envman import building, lifecycle, registry
+from envman import building, identity, lifecycle, registry
 from envman.ages import now
 from envman.envs import install, make_venv, requirement_files
 from envman.errors import EnvmanError, OperationFailed, UsageError
@@ -93,6 +93,7 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
         requirements=tuple(req for _, req in reqs),
         last_used=moment,
         recreated=moment,
+        project_identity=identity.take(record.project) or record.project_identity,
     )
     pins: List[str] = []
     lost: List[str] = []

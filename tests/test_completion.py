@@ -65,7 +65,7 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "ls", "new",
+ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "ls", "mv", "new",
                 "path", "prune", "recreate", "rm", "run"]
 
 
