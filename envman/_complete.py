@@ -77,6 +77,7 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("--prompt",), TEXT, False),
         (("--json",), FLAG, False),
         (("-q", "--quiet"), FLAG, False),
+        (("--link",), FLAG, False),
         _HELP,
     ), (TEXT,), False),
     "ls": ((
@@ -115,6 +116,7 @@ COMMANDS: Dict[str, CommandSpec] = {
         _HELP,
     ), (NAME,), False),
     "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
+    "link": (((("--remove",), FLAG, False), _HELP), (NAME,), False),
     "mv": ((
         (("-p", "--project"), DIR, False),
         (("-q", "--quiet"), FLAG, False),

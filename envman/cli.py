@@ -135,23 +135,38 @@ def new(
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the installer's progress."),
+    link: bool = typer.Option(False, "--link", help="Also make PROJECT/.venv a link to it (for editors); only where no .venv exists."),
 ) -> None:
     """Create an environment for a project and register it."""
-    from envman.envs import NewOptions, create
+    from envman.envs import NewOptions, create, project_dir
     from envman.staleness import assess
 
     store, config = _store(), _config()
     options = NewOptions(name=name, project=project, python=python, requirements=requirement or (),
                          system_site_packages=system_site_packages, copies=copies,
                          without_pip=without_pip, prompt=prompt, quiet=quiet)
+    if link:
+        from envman import links
+
+        links.check_free(project_dir(project))  # before anything is built
     created = create(store, config, options)
     record = created.record
+    if link:
+        from envman import links
+
+        try:
+            links.make(record)
+        except EnvmanError as exc:  # made meanwhile: the environment stands, only the link is missing
+            link = False
+            say(f"envman: warning: {exc.message}; the environment was created without the link")
     if as_json:
         _print_json(assess(store, record, now(), config.stale_after).to_json())
         return
     say(f"created {record.name!r} for {_home(record.project)}")
     say(f"  python: {record.python} ({record.python_executable}, from {created.python_source})")
     say(f"  path:   {record.path}")
+    if link:
+        say(f"  link:   {_home(str(Path(record.project) / '.venv'))} -> {record.path}")
     if record.requirements:
         say(f"  installed: {', '.join(r.path for r in record.requirements)}")
 
@@ -634,7 +649,52 @@ def move_command(
         say(f"{moved.name!r} now serves {_home(moved.project)} (was {_home(record.project)}); "
             "the environment itself is unchanged")
         return
-    raise UsageError("renaming is not built yet")
+    from envman import renaming
+
+    assert new_name is not None
+    done = renaming.rename(store, record, new_name, quiet=quiet)
+    r = done.record
+    if not done.rebuilt:
+        say(f"renamed {record.name!r} to {r.name!r} (adopted: only its record changed; {_home(r.path)})")
+        return
+    say(f"renamed {record.name!r} to {r.name!r}: rebuilt at {_home(r.path)} with Python {r.python} "
+        f"({r.python_executable}, {done.python_source}); the old environment was deleted")
+    if done.reinstalled:
+        say(f"  reinstalled from the old environment: {' '.join(done.reinstalled)}")
+    if done.link_updated:
+        say(f"  {_home(str(Path(r.project) / '.venv'))} now links to it")
+
+
+@app.command("link")
+@handled
+def link_command(
+    name: Optional[str] = typer.Argument(None, help="Name or project path (default: the current project)."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the link instead (only if it still links to this environment)."),
+) -> None:
+    """Make PROJECT/.venv a symbolic link to the environment, for editors and tools.
+
+    VS Code, PyCharm, pyright, ruff and uv look for a project's .venv: through the link
+    they find the central environment. It is made only where nothing named .venv exists
+    (a real .venv directory is never touched); `rm`, `prune` and `mv` remove or update it
+    only while it still links to that environment.
+    """
+    from envman import links
+
+    store = _store()
+    record = _find(store, name)
+    where = _home(str(links.where(record)))
+    if remove:
+        if links.remove(record):
+            say(f"removed {where}")
+            return
+        if os.path.lexists(links.where(record)):
+            raise UsageError(f"{where} is not a link to {record.name!r}: left alone")
+        say(f"no {where}: nothing to remove")
+        return
+    if links.make(record):
+        say(f"{where} -> {record.path}")
+    else:
+        say(f"{where} already links to {record.name!r}")
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

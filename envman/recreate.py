@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from envman import building, identity, lifecycle, registry
 from envman.ages import now
@@ -22,7 +22,7 @@ from envman.envs import install, make_venv, requirement_files
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.installed import Distribution, distributions
 from envman.interpreters import Finder, Interpreter
-from envman.models import EnvRecord, Requirement, is_valid_name
+from envman.models import EnvRecord, Requirement
 from envman.registry import Registry
 from envman.lifecycle import Kind, Op
 from envman.store import Store

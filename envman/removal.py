@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from envman import building, deletion, lifecycle, registry
+from envman import building, deletion, lifecycle, links, registry
 from envman.errors import OperationFailed
 from envman.lifecycle import Action, Op
 from envman.models import EnvRecord
@@ -73,6 +73,8 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
             store.used_stamp(record.id).unlink()
         except OSError:
             pass
+        if deleted is not None or not record.adopted:  # an adopted one's files stay: so may a link
+            links.remove(record)  # only while it still links to this environment
         done.append(Removal(record, deleted))
     return done, refused
 

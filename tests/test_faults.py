@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import a_python, assert_clean_error, child_env, entries, envman_cmd
+from conftest import assert_clean_error, child_env, entries, envman_cmd
 
 
 def start(args: List[str], stop_at: str, cwd: Optional[Path] = None,
