@@ -17,7 +17,7 @@ import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from envman import building, lifecycle, registry
 from envman.errors import EnvmanError, OperationFailed, RegistryError
@@ -378,7 +378,7 @@ def _check_stamps(store: Store, current: Registry) -> List[Finding]:
     if os.path.islink(used):
         return [Finding("stamps-link", str(used), "the time-of-use stamps directory is a symbolic link",
                         advice="left alone: envman never deletes through a link; replace it with a directory")]
-    ids = {r.id for r in current}
+    ids = _live_ids(store, current)
     try:
         with os.scandir(used) as found:
             stale = sorted(e.name for e in found if e.name not in ids and e.is_file(follow_symlinks=False))
@@ -391,7 +391,7 @@ def _check_stamps(store: Store, current: Registry) -> List[Finding]:
         gone = 0
 
         with registry.locked(store):
-            registered = {r.id for r in registry.load(store)}
+            registered = _live_ids(store, registry.load(store))
             try:
                 fd = os.open(used, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
             except OSError as exc:
@@ -412,6 +412,20 @@ def _check_stamps(store: Store, current: Registry) -> List[Finding]:
 
     return [Finding("stale-stamps", str(used),
                     f"{len(stale)} time-of-use stamp(s) of environments no longer registered", clear)]
+
+
+def _live_ids(store: Store, current: Registry) -> Set[str]:
+    """The records whose time-of-use stamps must stay: registered ones, and those an
+    environment in the store still carries in its marker (a lost registry that this
+    very run registers again from the markers, a backup waiting to be put back)."""
+    ids = {r.id for r in current}
+    for entry in _store_entries(store):
+        marker = lifecycle.classify(store, entry).marker
+        if marker is not None:
+            ids.add(marker.id)
+            if marker.replaces is not None:
+                ids.add(marker.replaces)
+    return ids
 
 
 def _check_temp_files(store: Store, current: Registry) -> List[Finding]:
