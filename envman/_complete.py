@@ -84,6 +84,7 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("--stale",), FLAG, False),
         (("--older-than",), TEXT, False),
         (("-p", "--project"), DIR, False),
+        (("--size",), FLAG, False),
         (("--json",), FLAG, False),
         _HELP,
     ), (), False),

@@ -13,7 +13,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, Set, TypeVar
 
 import typer
 
@@ -177,9 +177,16 @@ def ls(
     stale: bool = typer.Option(False, "--stale", help="Only environments with a stale reason."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Unused for longer than AGE (2w, 90d, 12h) counts as stale."),
     project: Optional[Path] = typer.Option(None, "--project", "-p", help="Only environments of projects in DIR."),
+    size: bool = typer.Option(False, "--size", help="Add each one's disk use and a total (a file shared by several counted once)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
-    """List registered environments, their projects, Pythons and stale reasons."""
+    """List registered environments, their projects, Pythons and stale reasons.
+
+    With --size, SIZE is what deleting the environment would free and the total what
+    deleting all those listed would: a hard-linked file shared by several counts once
+    (in the first), one also linked from elsewhere not at all. Only --size walks the
+    environments' directories.
+    """
     store, config = _store(), _config()
     records = list(registry.load(store))
     if project is not None:
@@ -188,31 +195,57 @@ def ls(
     states = _states(store, records, older_than, config)
     if stale:
         states = [s for s in states if s.reasons]
+    if size:
+        states = _with_sizes(states)
     if as_json:
         _print_json([s.to_json() for s in states])
         return
     if not states:
         say("no stale environments" if stale else "no environments yet: create one with `envman new`")
         return
-    _print_table(states)
+    _print_table(states, size)
 
 
-def _print_table(states: Sequence[EnvState]) -> None:
+def _with_sizes(states: Sequence[EnvState]) -> List[EnvState]:
+    """The states with `size_bytes`, measured together (see `envman.sizes`)."""
+    import dataclasses
+
+    from envman import sizes
+
+    measured = sizes.measure([s.record.path for s in states])
+    return [dataclasses.replace(s, size_bytes=n) for s, n in zip(states, measured)]
+
+
+def _print_table(states: Sequence[EnvState], size: bool = False) -> None:
     from envman.staleness import ADVICE
 
     reference = now()
-    rows = [("NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT")]
+    rows = [["NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT"]]
     for s in states:
         status = "ok" if not s.reasons else "stale: " + ",".join(s.reasons)
         if s.moved_to is not None:
             status = f"moved: {_home(s.moved_to)}" + ("" if not s.reasons else f"; {status}")
         if s.requirements_changed:
             status += " (requirements changed)"
-        rows.append((s.record.name, s.record.python, ago(s.last_used, reference), status,
-                     _home(s.record.project)))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    typer.echo("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]
+        rows.append([s.record.name, s.record.python, ago(s.last_used, reference), status,
+                     _home(s.record.project)])
+    right: Set[int] = set()
+    if size:
+        from envman.sizes import human_size
+
+        rows[0].insert(3, "SIZE")
+        for row, s in zip(rows[1:], states):
+            row.insert(3, human_size(s.size_bytes or 0))
+        right.add(3)
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    typer.echo("\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths))) + "  " + row[last]
                          for row in rows))
+    if size:
+        total = sum(s.size_bytes or 0 for s in states)
+        typer.echo(f"total: {human_size(total)} in {len(states)} environment(s) "
+                   "(what deleting them would free; shared files counted once)")
     for s in states:
         if s.moved_to is not None:
             say(f"moved: the project of {s.record.name!r} is now {s.moved_to}: "
@@ -236,8 +269,10 @@ def info(
     """Everything known about one environment, with its live state."""
     from envman.staleness import ADVICE
 
+    from envman.sizes import human_size
+
     store, config = _store(), _config()
-    state = _states(store, [_find(store, name)], None, config)[0]
+    state = _with_sizes(_states(store, [_find(store, name)], None, config))[0]
     if as_json:
         _print_json(state.to_json())
         return
@@ -258,6 +293,7 @@ def info(
                        "(name the files to use with -r FILE for any that is gone)")]
           if state.requirements_changed else []),
         ("options", " ".join(options) or "none"),
+        ("size", f"{human_size(state.size_bytes or 0)} (what deleting it would free)"),
     ]
     if r.prompt is not None:
         lines.append(("prompt", r.prompt))
@@ -368,6 +404,7 @@ def prune(
 ) -> None:
     """Delete exactly the environments `ls --stale` lists with the same options."""
     from envman import prune as pruning
+    from envman.sizes import human_size
 
     store, config = _store(), _config()
     age = parse_age(older_than) if older_than else config.stale_after
@@ -381,7 +418,7 @@ def prune(
         if not dry_run and len(doable) < len(plan.candidates):
             raise _left_in_place(len(plan.candidates))
         return
-    _confirm(yes, f"Prune {len(doable)} environment(s), freeing {pruning.human_size(plan.size)}?")
+    _confirm(yes, f"Prune {len(doable)} environment(s), freeing {human_size(plan.size)}?")
     removed, refused = pruning.execute(store, plan)
     if as_json:
         _print_json(pruning.to_json(plan, False, removed, refused))
@@ -389,7 +426,7 @@ def prune(
         for removal in removed:
             say(_removed_line(removal))
         gone = {r.record.id for r in removed}
-        say(f"freed {pruning.human_size(sum(c.size for c in plan.candidates if c.state.record.id in gone))}")
+        say(f"freed {human_size(sum(c.size for c in plan.candidates if c.state.record.id in gone))}")
     if refused:
         raise _left_in_place(len(refused))
 
@@ -400,7 +437,7 @@ def _left_in_place(count: int) -> OperationFailed:
 
 
 def _show_prune_plan(plan: Any, dry_run: bool) -> None:
-    from envman.prune import human_size
+    from envman.sizes import human_size
 
     for skipped in plan.skipped:
         say(f"skip    {skipped.record.name}: project unreachable ({_home(skipped.record.project)}); "

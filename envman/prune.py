@@ -6,15 +6,15 @@ which proves ownership of every directory first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from envman import registry
+from envman import registry, sizes
 from envman.ages import now
 from envman.models import EnvState
-from envman.removal import Refusal, Removal, disk_usage, plan, remove
+from envman.removal import Refusal, Removal, plan, remove
 from envman.staleness import PROJECT_UNREACHABLE, assess
 from envman.lifecycle import Untouchable
 from envman.store import Store
@@ -60,7 +60,11 @@ def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePl
         except Untouchable as exc:
             candidates.append(Candidate(state, None, 0, refusal=exc.message))
             continue
-        candidates.append(Candidate(state, target, disk_usage(target) if target else 0))
+        candidates.append(Candidate(state, target, 0))
+    # Measured together, as `ls --size` does: a file the deleted environments share
+    # counts once, and one also linked from elsewhere frees nothing.
+    measured = sizes.measure([str(c.deletes) if c.deletes is not None else None for c in candidates])
+    candidates = [replace(c, size=size) for c, size in zip(candidates, measured)]
     return PrunePlan(tuple(candidates), tuple(skipped), tuple(kept))
 
 
@@ -68,17 +72,6 @@ def execute(store: Store, prune_plan: PrunePlan) -> Tuple[List[Removal], List[Re
     """Delete the plan's environments, leaving (and reporting) any that cannot be proven ours."""
     records = [c.state.record for c in prune_plan.candidates]
     return remove(store, records, skip_unsafe=True)
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    value = size / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def to_json(prune_plan: PrunePlan, dry_run: bool, removed: List[Removal],

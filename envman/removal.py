@@ -143,23 +143,3 @@ def _inside(path: Path, directory: Path) -> bool:
         return False
     return True
 
-
-def disk_usage(path: Path) -> int:
-    """Bytes a directory tree occupies on disk, links not followed."""
-    total = 0
-    stack = [str(path)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            total += getattr(st, "st_blocks", 0) * 512 or st.st_size
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return total
-

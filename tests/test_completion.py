@@ -91,7 +91,7 @@ ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info
     # options of the command, long spelling first, given ones not offered again
     (["envman", "rm", "-"], ["--yes", "-y", "--delete-adopted", "--help", "-h"]),
     (["envman", "rm", "-y", "--"], ["--delete-adopted", "--help"]),
-    (["envman", "ls", "--"], ["--stale", "--older-than", "--project", "--json", "--help"]),
+    (["envman", "ls", "--"], ["--stale", "--older-than", "--project", "--size", "--json", "--help"]),
     (["envman", "prune", "--dry-run", "-"], ["--yes", "-y", "--older-than", "--unreachable",
                                              "--json", "--help", "-h"]),
     (["envman", "new", "-r", "a.txt", "--req"], ["--requirement"]),  # repeatable
