@@ -25,6 +25,7 @@ from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
 if TYPE_CHECKING:
+    from envman.interpreters import Finder
     from envman.recreate import Outcome, Recreated
 
 app = typer.Typer(
@@ -97,6 +98,14 @@ def _states(store: Store, records: Sequence[EnvRecord], older_than: Optional[str
     return [assess(store, record, moment, age) for record in records]
 
 
+def _finder(store: Store) -> "Finder":
+    """The interpreter finder of `new`, `recreate` and `mv`: what it decided about the
+    interpreter (a venv's replaced by its base, a requires-python not met) is said here."""
+    from envman.interpreters import Finder
+
+    return Finder(store.cache, tell=lambda message: say(f"envman: {message}"))
+
+
 def _find(store: Store, ref: Optional[str]) -> EnvRecord:
     from envman import lookup
 
@@ -149,7 +158,7 @@ def new(
         from envman import links
 
         links.check_free(project_dir(project))  # before anything is built
-    created = create(store, config, options)
+    created = create(store, config, options, _finder(store))
     record = created.record
     if link:
         from envman import links
@@ -559,9 +568,9 @@ def recreate(
     options = rebuilding.RecreateOptions(python=python, quiet=quiet,
                                          requirements=requirement if requirement else None)
     if name is not None:
-        _recreated_lines(rebuilding.recreate(store, _find(store, name), options))
+        _recreated_lines(rebuilding.recreate(store, _find(store, name), options, _finder(store)))
         return
-    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary)
+    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary, _finder(store))
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)
@@ -689,7 +698,7 @@ def move_command(
     from envman import renaming
 
     assert new_name is not None
-    done = renaming.rename(store, record, new_name, quiet=quiet)
+    done = renaming.rename(store, record, new_name, quiet=quiet, finder=_finder(store))
     r = done.record
     if not done.rebuilt:
         say(f"renamed {record.name!r} to {r.name!r} (adopted: only its record changed; {_home(r.path)})")

@@ -176,7 +176,15 @@ def _requirements(record: EnvRecord, given: Optional[Sequence[Path]],
 
 def choose_interpreter(finder: Finder, record: EnvRecord,
                        spec: Optional[str]) -> Tuple[Interpreter, str]:
-    """`--python`, else the recorded interpreter, else another of the same minor version."""
+    """`--python`, else the recorded interpreter, else another of the same minor version;
+    never a virtual environment's interpreter (`envman.pythoncheck`: its base instead)."""
+    from envman.pythoncheck import outside_venv
+
+    found, source = _chosen(finder, record, spec)
+    return outside_venv(finder, found), source
+
+
+def _chosen(finder: Finder, record: EnvRecord, spec: Optional[str]) -> Tuple[Interpreter, str]:
     cwd = record.project if os.path.isdir(record.project) else None
     if spec:
         return finder.find(spec, cwd), "--python"
