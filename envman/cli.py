@@ -334,23 +334,17 @@ def run(
 
     The command's exit status is envman's.
     """
-    import shutil
-
+    from envman import running
     from envman.envs import command_environment, require_directory
-    from envman.store import scripts_dir
 
     store = _store()
     record = _find(store, name)
     require_directory(record)
     env = command_environment(record)
-    inside = os.path.join(scripts_dir(Path(record.path)), command[0])
-    if os.sep not in command[0] and os.path.islink(inside) and not os.path.exists(inside):
-        # Without this, PATH's next `python` would run and look like the environment's.
-        raise OperationFailed(f"{command[0]!r} in environment {record.name!r} is a dangling link: "
-                              "its base Python is gone", hint=f"rebuild it with `envman recreate {record.name}`")
-    executable = shutil.which(command[0], path=env["PATH"])
-    if executable is None:
-        raise UsageError(f"command not found: {command[0]!r} (looked in the environment and on PATH)")
+    located = running.locate(record, command[0], env["PATH"])
+    executable = located.executable
+    if located.elsewhere:
+        say(f"envman: {command[0]!r} is not in environment {record.name!r}: running {executable} from PATH")
     store.touch_used(record)
     sys.stdout.flush()
     sys.stderr.flush()
