@@ -38,12 +38,13 @@ class Search:
     def __init__(self, budget: int = SEARCH_BUDGET) -> None:
         self.budget = budget
         self._listings: Dict[str, List[Tuple[str, int, bool]]] = {}
+        self._links: Dict[str, Dict[str, str]] = {}
 
     def find(self, record: EnvRecord) -> Optional[str]:
-        """Where `record`'s missing project is now, if a rename put it near its old place."""
+        """Where `record`'s missing project is now, if a rename put it near its old place:
+        the directory with its identity, else one whose `.venv` link names its environment
+        (a record without an identity, a project copied to another file system)."""
         wanted = record.project_identity
-        if wanted is None:
-            return None
         old = record.project.rstrip(os.sep) or os.sep
         parent = os.path.dirname(old)
         grandparent = os.path.dirname(parent)
@@ -51,14 +52,38 @@ class Search:
         places += self._subdirectories(parent)
         if grandparent != parent:
             places += [d for d in self._subdirectories(grandparent) if d != parent]
+        if wanted is not None:
+            for place in places:
+                for name, inode, is_dir in self._list(place):
+                    if inode != wanted.inode or not is_dir:
+                        continue
+                    candidate = os.path.join(place, name)
+                    if candidate != old and identity.recognise(wanted, candidate, record.path):
+                        return candidate
+        env = os.path.normpath(record.path)
         for place in places:
-            for name, inode, is_dir in self._list(place):
-                if inode != wanted.inode or not is_dir:
-                    continue
-                candidate = os.path.join(place, name)
-                if candidate != old and identity.recognise(wanted, candidate, record.path):
-                    return candidate
+            linked = self._linked(place).get(env)
+            if linked is not None and linked != old and identity.links_to(linked, record.path):
+                return linked
         return None
+
+    def _linked(self, place: str) -> Dict[str, str]:
+        """Environment path -> the directory in `place` whose `.venv` link names it."""
+        known = self._links.get(place)
+        if known is not None:
+            return known
+        found: Dict[str, str] = {}
+        for name, _, is_dir in self._list(place):
+            if not is_dir:
+                continue
+            directory = os.path.join(place, name)
+            try:
+                target = os.readlink(os.path.join(directory, identity.LINK_NAME))
+            except OSError:
+                continue
+            found.setdefault(os.path.normpath(os.path.join(directory, target)), directory)
+        self._links[place] = found
+        return found
 
     def _subdirectories(self, directory: str) -> List[str]:
         # Hidden directories (caches, tool state) are not where people keep projects.

@@ -188,3 +188,33 @@ def test_without_birth_times_the_entries_decide(cli, tmp_path: Path, monkeypatch
     empty = identity.take(str(tmp_path / "fresh0" / "src" / "pkg"))
     assert empty is not None and not identity.recognise(empty, str(tmp_path / "fresh0" / "src" / "pkg"),
                                                         "/nowhere"), "nothing to tell it by: not taken"
+
+
+def test_a_moved_project_carries_its_venv_link_which_names_its_environment(cli, tmp_path: Path,
+                                                                           home: Path) -> None:
+    """Even with nothing else to tell it by (no identity recorded, as for a record from an
+    older envman), the `.venv` link a project carries names its environment exactly."""
+    from envman import registry
+    from envman.store import Store
+
+    project = make_project(tmp_path / "src" / "web")
+    made = cli("new", "web", "--without-pip", "--link", cwd=project)
+    assert made.code == 0, made
+    registry.update(Store.from_environment(), lambda current: current.with_record(
+        current.envs["web"].with_changes(project_identity=None)))
+
+    renamed = tmp_path / "src" / "web2"
+    os.rename(project, renamed)
+    assert entry(cli, "web")["moved_to"] == str(renamed), "ls finds it by its link"
+    deeper = tmp_path / "far" / "away" / "from" / "web"
+    deeper.parent.mkdir(parents=True)
+    os.rename(renamed, deeper)
+    active = cli("activate", "--json", cwd=deeper / "src")
+    assert active.code == 0 and "moved from" in active.err, active
+    assert recorded_project(home, "web") == str(deeper)
+    # The editor's view still works from the new place, and rm takes the link along.
+    assert os.readlink(deeper / ".venv") == str(home / "envs" / "web")
+    assert (deeper / ".venv" / "bin" / "python").exists()
+    assert cli("rm", "web", "--yes").code == 0
+    assert not os.path.lexists(deeper / ".venv")
+    assert sorted(p.name for p in deeper.iterdir()) == [".git", "README.md", "pyproject.toml", "src"]
