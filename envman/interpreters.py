@@ -113,6 +113,10 @@ def _is_script(path: str) -> bool:
         return False
 
 
+def _say_nothing(message: str) -> None:
+    """The default `Finder.tell`."""
+
+
 class Finder:
     """Discovers and probes interpreters; one per command run."""
 
@@ -280,10 +284,6 @@ class Finder:
                 hint="use Python 3.3 or newer",
             )
         return found
-
-
-def _say_nothing(message: str) -> None:
-    """The default `Finder.tell`."""
 
 
 def _executable_in(version_dir: Path) -> Optional[str]:
