@@ -52,11 +52,18 @@ def make(record: EnvRecord) -> bool:
 
 def remove(record: EnvRecord) -> bool:
     """Remove `PROJECT/.venv` if it still is a link to this environment; else leave
-    whatever is there. Returns whether a link was removed."""
-    if not links_to(record.project, record.path):
+    whatever is there. A project that moved without its record being told (`rm` by
+    name) is looked for where `ls` looks, and its link removed there. Returns whether a
+    link was removed."""
+    project = record.project
+    if not os.path.isdir(project):
+        from envman.moves import Search
+
+        project = Search().find(record) or project
+    if not links_to(project, record.path):
         return False
     try:
-        os.unlink(where(record))
+        os.unlink(os.path.join(project, LINK_NAME))
     except OSError:
         return False
     return True

@@ -218,3 +218,14 @@ def test_a_moved_project_carries_its_venv_link_which_names_its_environment(cli, 
     assert cli("rm", "web", "--yes").code == 0
     assert not os.path.lexists(deeper / ".venv")
     assert sorted(p.name for p in deeper.iterdir()) == [".git", "README.md", "pyproject.toml", "src"]
+
+
+def test_rm_by_name_removes_the_link_of_a_project_that_moved_meanwhile(cli, tmp_path: Path,
+                                                                        home: Path) -> None:
+    project = make_project(tmp_path / "src" / "web")
+    assert cli("new", "web", "--without-pip", "--link", cwd=project).code == 0
+    renamed = tmp_path / "src" / "web-renamed"
+    os.rename(project, renamed)
+    assert cli("rm", "web", "--yes").code == 0
+    assert not os.path.lexists(renamed / ".venv"), "no dangling link left in the moved project"
+    assert sorted(p.name for p in renamed.iterdir()) == [".git", "README.md", "pyproject.toml", "src"]
