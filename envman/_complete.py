@@ -77,12 +77,14 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("--prompt",), TEXT, False),
         (("--json",), FLAG, False),
         (("-q", "--quiet"), FLAG, False),
+        (("--link",), FLAG, False),
         _HELP,
     ), (TEXT,), False),
     "ls": ((
         (("--stale",), FLAG, False),
         (("--older-than",), TEXT, False),
         (("-p", "--project"), DIR, False),
+        (("--size",), FLAG, False),
         (("--json",), FLAG, False),
         _HELP,
     ), (), False),
@@ -117,6 +119,12 @@ COMMANDS: Dict[str, CommandSpec] = {
     "deactivate": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (), False),
     "init": (((("--auto",), FLAG, False), _HELP), (ACTIVATION_SHELL,), False),
     "shell": (((("--shell",), ACTIVATION_SHELL, False), _HELP), (NAME,), False),
+    "link": (((("--remove",), FLAG, False), _HELP), (NAME,), False),
+    "mv": ((
+        (("-p", "--project"), DIR, False),
+        (("-q", "--quiet"), FLAG, False),
+        _HELP,
+    ), (NAME, TEXT), False),
     "recreate": ((
         (("--python",), TEXT, False),
         (("-r", "--requirement"), FILE, True),

@@ -11,6 +11,17 @@ environment aside to `envs/.backup-NAME-HEX`) and the reservation is renamed to
 error can leave a bare directory under an environment's name. A venv embeds its own
 path, so the build itself happens at the final path.
 
+A rename (`envman mv NAME NEWNAME`: `replaces` has another name) builds at the new
+name's path while the old environment stays where it is, in use; at the commit, under
+the one lock, the old environment is moved aside to `envs/.backup-OLD-HEX` first, then
+the new marker says 'ready', then one registry save adds the new record and drops the
+old one; the backup is deleted after. A kill before that save leaves the old record
+registered and its environment in a backup, which is put back (`doctor --fix`, or any
+`rm`, `recreate`, `mv` of it); a kill after the new marker said 'ready' also leaves a
+complete new environment, unregistered, whose marker `replaces` the registered old
+record: `doctor --fix` finishes the rename (`envman.renaming`). A kill after the save
+leaves a backup superseded by a registered environment, which `doctor --fix` deletes.
+
 Verify: `pyvenv.cfg` and a `bin/python` that runs and reports this environment as its
 prefix, before anything says ready. Mark and register, under one lock: the marker
 says 'ready', then the record is saved. A kill between the two leaves a complete,
@@ -23,7 +34,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -42,32 +53,43 @@ VERIFY_TIMEOUT = 60.0
 @dataclass(frozen=True)
 class Reservation:
     record: EnvRecord  # what will be registered
-    replaces: Optional[EnvRecord]  # `recreate`: the registered record it replaces
+    replaces: Optional[EnvRecord]  # `recreate`, a rename: the registered record it replaces
     backup: Optional[Path]  # where the old environment waits, if there was one
 
     @property
     def path(self) -> Path:
         return Path(self.record.path)
 
+    @property
+    def renames(self) -> bool:
+        """A rename: the old environment keeps its own place until the commit."""
+        return self.replaces is not None and self.replaces.name != self.record.name
+
 
 def build(store: Store, record: EnvRecord, steps: Callable[[], None],
-          replaces: Optional[EnvRecord] = None) -> None:
+          replaces: Optional[EnvRecord] = None,
+          on_ready: Optional[Callable[[], None]] = None) -> None:
     """Reserve `record`'s directory, run `steps` to fill it, verify, mark and register.
 
     `replaces`: the registered record a rebuild supersedes; it must still be the
     registered one when the new record is saved, and its environment is kept (moved
     aside) until then. On any failure everything is undone and the error re-raised.
+    `on_ready` runs under the commit's lock once the new marker says 'ready', just before
+    the record is saved (a rename re-points the project's `.venv` link there, so that
+    whoever finishes the rename finds it done).
     """
     reservation = reserve(store, record, replaces)
     try:
         steps()
         checkpoints.reached("built")
         verify(reservation.path)
-        commit(store, reservation)
+        moved_aside = commit(store, reservation, on_ready)
     except BaseException:
         undo(store, reservation)
         raise
     checkpoints.reached("registered")
+    if moved_aside is not None:
+        reservation = replace(reservation, backup=moved_aside)
     drop_backup(store, reservation)
 
 
@@ -81,15 +103,17 @@ def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = Non
     backups: List[Path] = []
     staged: List[Path] = []
 
+    renames = replaces is not None and replaces.name != record.name
+
     def claim(current: Registry) -> Registry:
         # Asked first: an unusable name or path must not cost a directory.
-        if replaces is None:
-            _name_free(store, current, record, check_store=False)
-        else:
+        if replaces is not None:
             _still_registered(current, replaces)
+        if replaces is None or renames:
+            _name_free(store, current, record, check_store=False)
         staging = _stage(store, record, replaces)
         staged.append(staging)
-        if replaces is None:
+        if replaces is None or renames:  # a rename: the old one stays until the commit
             _name_free(store, current, record)
         else:
             backups.extend(_clear_for_rebuild(store, replaces))
@@ -243,9 +267,13 @@ def verify(env_dir: Path) -> None:
                               "not as the new environment")
 
 
-def commit(store: Store, reservation: Reservation) -> None:
-    """Under one lock: the marker says ready, then the record is saved."""
+def commit(store: Store, reservation: Reservation,
+           on_ready: Optional[Callable[[], None]] = None) -> Optional[Path]:
+    """Under one lock: the marker says ready, then the record is saved. A rename first
+    moves the old environment aside and saves the new record without the old one;
+    returns where the old environment waits then."""
     record, old = reservation.record, reservation.replaces
+    moved_aside: List[Path] = []
 
     def register(current: Registry) -> Registry:
         present = current.find(record.name)
@@ -256,6 +284,12 @@ def commit(store: Store, reservation: Reservation) -> None:
                              f"(project {present.project})", hint="choose another name")
         if old is not None and not ours:
             _still_registered(current, old)
+        if reservation.renames and not ours:
+            assert old is not None
+            if present is not None:
+                raise UsageError(f"an environment named {present.name!r} was registered meanwhile "
+                                 f"(project {present.project})", hint="choose another name")
+            moved_aside.extend(_clear_for_rebuild(store, old))
         found = markers.read(reservation.path)
         if found is None or found.id != record.id or not markers.mine(found):
             raise OperationFailed(f"{reservation.path} changed while it was being built")
@@ -263,9 +297,16 @@ def commit(store: Store, reservation: Reservation) -> None:
             record.id, record.name, MarkerState.READY, record.to_dict(),
             replaces=old.id if old is not None else None))
         checkpoints.reached("ready")
-        return current if ours else current.with_record(record)
+        if on_ready is not None:
+            on_ready()
+        if ours:
+            return current
+        if reservation.renames and old is not None:
+            return current.without(old.name).with_record(record)
+        return current.with_record(record)
 
     registry.update(store, register)
+    return moved_aside[0] if moved_aside else None
 
 
 def undo(store: Store, reservation: Reservation) -> None:

@@ -10,7 +10,7 @@ The points, in the order an operation reaches them:
 | point | where |
 | --- | --- |
 | `reserve` | `new`/`recreate`/rename: `envs/NAME` has just appeared, holding its 'creating' marker |
-| `backup` | `recreate`: the old environment has just been renamed to `envs/.backup-*` |
+| `backup` | `recreate` (at the reservation), rename (at the commit): the old environment has just been renamed to `envs/.backup-*` |
 | `built` | the venv is built and requirements installed, not yet verified or marked ready |
 | `ready` | the marker says 'ready'; the record is not yet saved |
 | `registered` | the record is saved; the backup (for `recreate`) is not yet deleted |

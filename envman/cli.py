@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, Set, TypeVar
 
 import typer
 
@@ -26,6 +27,7 @@ from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
 if TYPE_CHECKING:
+    from envman.interpreters import Finder
     from envman.recreate import Outcome, Recreated
 
 app = App(
@@ -105,12 +107,27 @@ def _states(store: Store, records: Sequence[EnvRecord], older_than: Optional[str
     return [assess(store, record, moment, age) for record in records]
 
 
+def _finder(store: Store) -> "Finder":
+    """The interpreter finder of `new`, `recreate` and `mv`: what it decided about the
+    interpreter (a venv's replaced by its base, a requires-python not met) is said here."""
+    from envman.interpreters import Finder
+
+    return Finder(store.cache, tell=lambda message: say(f"envman: {message}"))
+
+
 def _find(store: Store, ref: Optional[str]) -> EnvRecord:
     from envman import lookup
 
     found = lookup.find(store, registry.load(store), ref)
     if found.note:
         say(found.note)
+    if found.moved_to is not None:
+        from envman import moves
+
+        record = moves.point(store, found.record, found.moved_to)
+        say(f"envman: the project of {record.name!r} moved from {_home(found.record.project)} to "
+            f"{_home(record.project)}: its record now points there")
+        return record
     return found.record
 
 
@@ -136,10 +153,11 @@ def new(
     prompt: Optional[str] = typer.Option(None, "--prompt", metavar="TEXT", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+    link: bool = typer.Option(False, "--link", help="Also make PROJECT/.venv a link to it (for editors); only where no .venv exists."),
 ) -> None:
     """Create an environment for a project and register it."""
     from envman import uv
-    from envman.envs import NewOptions, create
+    from envman.envs import NewOptions, create, project_dir
     from envman.staleness import assess
 
     given(project, "--project")
@@ -150,14 +168,28 @@ def new(
                          system_site_packages=system_site_packages, copies=copies,
                          without_pip=without_pip, prompt=prompt, quiet=quiet,
                          uv=uv.locate(config))
-    created = create(store, config, options, progress=_progress(quiet))
+    if link:
+        from envman import links
+
+        links.check_free(project_dir(options.project))  # before anything is built
+    created = create(store, config, options, _finder(store), progress=_progress(quiet))
     record = created.record
+    if link:
+        from envman import links
+
+        try:
+            links.make(record)
+        except EnvmanError as exc:  # made meanwhile: the environment stands, only the link is missing
+            link = False
+            say(f"envman: warning: {exc.message}; the environment was created without the link")
     if as_json:
         _print_json(assess(store, record, now(), config.stale_after).to_json())
         return
     say(f"created {record.name!r} for {_home(record.project)}")
     say(f"  python: {record.python} ({record.python_executable}, from {created.python_source})")
     say(f"  path:   {record.path}")
+    if link:
+        say(f"  link:   {_home(str(Path(record.project) / '.venv'))} -> {record.path}")
     if record.requirements:
         say(f"  installed: {', '.join(r.path for r in record.requirements)}")
 
@@ -168,9 +200,16 @@ def ls(
     stale: bool = typer.Option(False, "--stale", help="Only environments with a stale reason."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Unused for longer than AGE (2w, 90d, 12h) counts as stale."),
     project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="Only environments of projects in DIR."),
+    size: bool = typer.Option(False, "--size", help="Add each one's disk use and a total (a file shared by several counted once)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
-    """List registered environments, their projects, Pythons and stale reasons."""
+    """List registered environments, their projects, Pythons and stale reasons.
+
+    With --size, SIZE is what deleting the environment would free and the total what
+    deleting all those listed would: a hard-linked file shared by several counts once
+    (in the first), one also linked from elsewhere not at all. Only --size walks the
+    environments' directories.
+    """
     given(older_than, "--older-than")
     given(project, "--project")
     store, config = _store(), _config()
@@ -181,29 +220,62 @@ def ls(
     states = _states(store, records, older_than, config)
     if stale:
         states = [s for s in states if s.reasons]
+    if size:
+        states = _with_sizes(states)
     if as_json:
         _print_json([s.to_json() for s in states])
         return
     if not states:
         say("no stale environments" if stale else "no environments yet: create one with `envman new`")
         return
-    _print_table(states)
+    _print_table(states, size)
 
 
-def _print_table(states: Sequence[EnvState]) -> None:
+def _with_sizes(states: Sequence[EnvState]) -> List[EnvState]:
+    """The states with `size_bytes`, measured together (see `envman.sizes`)."""
+    import dataclasses
+
+    from envman import sizes
+
+    measured = sizes.measure([s.record.path for s in states])
+    return [dataclasses.replace(s, size_bytes=n) for s, n in zip(states, measured)]
+
+
+def _print_table(states: Sequence[EnvState], size: bool = False) -> None:
     from envman.staleness import ADVICE
 
     reference = now()
-    rows = [("NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT")]
+    rows = [["NAME", "PYTHON", "LAST USED", "STATUS", "PROJECT"]]
     for s in states:
         status = "ok" if not s.reasons else "stale: " + ",".join(s.reasons)
+        if s.moved_to is not None:
+            status = f"moved: {_home(s.moved_to)}" + ("" if not s.reasons else f"; {status}")
         if s.requirements_changed:
             status += " (requirements changed)"
-        rows.append((s.record.name, s.record.python, ago(s.last_used, reference), status,
-                     _home(s.record.project)))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    typer.echo("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4]
+        rows.append([s.record.name, s.record.python, ago(s.last_used, reference), status,
+                     _home(s.record.project)])
+    right: Set[int] = set()
+    if size:
+        from envman.sizes import human_size
+
+        rows[0].insert(3, "SIZE")
+        for row, s in zip(rows[1:], states):
+            row.insert(3, human_size(s.size_bytes or 0))
+        right.add(3)
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    typer.echo("\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths))) + "  " + row[last]
                          for row in rows))
+    if size:
+        total = sum(s.size_bytes or 0 for s in states)
+        typer.echo(f"total: {human_size(total)} in {len(states)} environment(s) "
+                   "(what deleting them would free; shared files counted once)")
+    for s in states:
+        if s.moved_to is not None:
+            say(f"moved: the project of {s.record.name!r} is now {s.moved_to}: "
+                f"`envman mv {s.record.name} --project {shlex.quote(s.moved_to)}` records it "
+                "(as does any envman command run inside it)")
     reasons = sorted({reason for s in states for reason in s.reasons})
     for reason in reasons:
         say(f"{reason}: {ADVICE[reason]}")
@@ -222,8 +294,10 @@ def info(
     """Everything known about one environment, with its live state."""
     from envman.staleness import ADVICE
 
+    from envman.sizes import human_size
+
     store, config = _store(), _config()
-    state = _states(store, [_find(store, name)], None, config)[0]
+    state = _with_sizes(_states(store, [_find(store, name)], None, config))[0]
     if as_json:
         _print_json(state.to_json())
         return
@@ -244,6 +318,7 @@ def info(
                        "(name the files to use with -r FILE for any that is gone)")]
           if state.requirements_changed else []),
         ("options", " ".join(options) or "none"),
+        ("size", f"{human_size(state.size_bytes or 0)} (what deleting it would free)"),
     ]
     if r.prompt is not None:
         lines.append(("prompt", r.prompt))
@@ -275,23 +350,17 @@ def run(
 
     The command's exit status is envman's.
     """
-    import shutil
-
+    from envman import running
     from envman.envs import command_environment, require_directory
-    from envman.store import scripts_dir
 
     store = _store()
     record = _find(store, name)
     require_directory(record)
     env = command_environment(record)
-    inside = os.path.join(scripts_dir(Path(record.path)), command[0])
-    if os.sep not in command[0] and os.path.islink(inside) and not os.path.exists(inside):
-        # Without this, PATH's next `python` would run and look like the environment's.
-        raise OperationFailed(f"{command[0]!r} in environment {record.name!r} is a dangling link: "
-                              "its base Python is gone", hint=f"rebuild it with `envman recreate {record.name}`")
-    executable = shutil.which(command[0], path=env["PATH"])
-    if executable is None:
-        raise UsageError(f"command not found: {command[0]!r} (looked in the environment and on PATH)")
+    located = running.locate(record, command[0], env["PATH"])
+    executable = located.executable
+    if located.elsewhere:
+        say(f"envman: {command[0]!r} is not in environment {record.name!r}: running {executable} from PATH")
     store.touch_used(record)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -363,6 +432,7 @@ def prune(
 ) -> None:
     """Delete exactly the environments `ls --stale` lists with the same options."""
     from envman import prune as pruning
+    from envman.sizes import human_size
 
     given(older_than, "--older-than")
     store, config = _store(), _config()
@@ -370,7 +440,7 @@ def prune(
     plan = pruning.make_plan(store, age, unreachable)
     doable = [c for c in plan.candidates if c.refusal is None]
     if doable and not (dry_run or yes or sys.stdin.isatty()):  # the one error line, first
-        _confirm(yes, f"Prune {len(doable)} environment(s), freeing {pruning.human_size(plan.size)}?")
+        _confirm(yes, f"Prune {len(doable)} environment(s), freeing {human_size(plan.size)}?")
     if not as_json:
         _show_prune_plan(plan, dry_run)
     if dry_run or not doable:
@@ -379,7 +449,7 @@ def prune(
         if not dry_run and len(doable) < len(plan.candidates):
             raise _left_in_place(len(plan.candidates))
         return
-    _confirm(yes, f"Prune {len(doable)} environment(s), freeing {pruning.human_size(plan.size)}?")
+    _confirm(yes, f"Prune {len(doable)} environment(s), freeing {human_size(plan.size)}?")
     removed, refused = pruning.execute(store, plan)
     if as_json:
         _print_json(pruning.to_json(plan, False, removed, refused))
@@ -387,7 +457,7 @@ def prune(
         for removal in removed:
             say(_removed_line(removal))
         gone = {r.record.id for r in removed}
-        say(f"freed {pruning.human_size(sum(c.size for c in plan.candidates if c.state.record.id in gone))}")
+        say(f"freed {human_size(sum(c.size for c in plan.candidates if c.state.record.id in gone))}")
     if refused:
         raise _left_in_place(len(refused))
 
@@ -398,11 +468,15 @@ def _left_in_place(count: int) -> OperationFailed:
 
 
 def _show_prune_plan(plan: Any, dry_run: bool) -> None:
-    from envman.prune import human_size
+    from envman.sizes import human_size
 
     for skipped in plan.skipped:
         say(f"skip    {skipped.record.name}: project unreachable ({_home(skipped.record.project)}); "
             "use --unreachable to prune it")
+    for kept in plan.kept:
+        also = f" (also {', '.join(kept.reasons)})" if kept.reasons else ""
+        say(f"keep    {kept.record.name}: its project moved to {_home(str(kept.moved_to))}{also}; "
+            f"`envman mv {kept.record.name} --project {shlex.quote(str(kept.moved_to))}` records the move")
     if not plan.candidates:
         say("nothing to prune")
         return
@@ -522,11 +596,11 @@ def recreate(
     options = rebuilding.RecreateOptions(python=python, quiet=quiet, uv=uv.locate(_config()),
                                          requirements=requirement if requirement else None)
     if name is not None:
-        _recreated_lines(rebuilding.recreate(store, _find(store, name), options,
+        _recreated_lines(rebuilding.recreate(store, _find(store, name), options, _finder(store),
                                              progress=_progress(quiet)))
         return
     _confirm_rebuild(store, broken, yes)
-    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary,
+    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary, _finder(store),
                                        progress=_progress(quiet))
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
@@ -687,6 +761,88 @@ def shell_command(
     sys.stderr.flush()
     code = subshell.run(how)
     raise typer.Exit(code or 0)
+
+
+@app.command("mv")
+@handled
+def move_command(
+    name: str = typer.Argument(..., metavar="NAME", help="Name or project path of the environment."),
+    new_name: Optional[str] = typer.Argument(None, metavar="NEWNAME", help="Rename it to NEWNAME (a rebuild: see above)."),
+    project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project's new directory: only the record changes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+) -> None:
+    """Point an environment at its project's new place, or rename it.
+
+    envman mv NAME --project DIR: the record (and the environment's marker) now name DIR;
+    the environment itself is untouched (a venv does not embed its project's path).
+
+    envman mv NAME NEWNAME: a venv embeds its own path, so this rebuilds it at envs/NEWNAME
+    with the same Python, options and packages; the old environment is kept until the new
+    one is complete and registered, and only then deleted. A PROJECT/.venv link to it is
+    updated.
+    """
+    given(project, "--project")
+    if (new_name is None) == (project is None):
+        raise UsageError("give NEWNAME (rename) or --project DIR (the project moved), not both"
+                         if new_name is not None else "say what changes: NEWNAME or --project DIR",
+                         hint="envman mv NAME --project DIR, envman mv NAME NEWNAME")
+    from envman import moves
+
+    store = _store()
+    record = _find(store, name)
+    if project is not None:
+        directory = moves.project_directory(Path(project))
+        moved = moves.point(store, record, directory)
+        say(f"{moved.name!r} now serves {_home(moved.project)} (was {_home(record.project)}); "
+            "the environment itself is unchanged")
+        return
+    from envman import renaming, uv
+
+    assert new_name is not None
+    done = renaming.rename(store, record, new_name, quiet=quiet, finder=_finder(store),
+                           uv_exe=uv.locate(_config()), progress=_progress(quiet))
+    r = done.record
+    if not done.rebuilt:
+        say(f"renamed {record.name!r} to {r.name!r} (adopted: only its record changed; {_home(r.path)})")
+        return
+    say(f"renamed {record.name!r} to {r.name!r}: rebuilt at {_home(r.path)} with Python {r.python} "
+        f"({r.python_executable}, {done.python_source}); the old environment was deleted")
+    if done.reinstalled:
+        say(f"  reinstalled from the old environment: {' '.join(done.reinstalled)}")
+    if done.link_updated:
+        say(f"  {_home(str(Path(r.project) / '.venv'))} now links to it")
+
+
+@app.command("link")
+@handled
+def link_command(
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the link instead (only if it still links to this environment)."),
+) -> None:
+    """Make PROJECT/.venv a symbolic link to the environment, for editors and tools.
+
+    VS Code, PyCharm, pyright, ruff and uv look for a project's .venv: through the link
+    they find the central environment. It is made only where nothing named .venv exists
+    (a real .venv directory is never touched); `rm`, `prune` and `mv` remove or update it
+    only while it still links to that environment.
+    """
+    from envman import links
+
+    store = _store()
+    record = _find(store, name)
+    where = _home(str(links.where(record)))
+    if remove:
+        if links.remove(record):
+            say(f"removed {where}")
+            return
+        if os.path.lexists(links.where(record)):
+            raise UsageError(f"{where} is not a link to {record.name!r}: left alone")
+        say(f"no {where}: nothing to remove")
+        return
+    if links.make(record):
+        say(f"{where} -> {record.path}")
+    else:
+        say(f"{where} already links to {record.name!r}")
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:

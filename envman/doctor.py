@@ -235,15 +235,31 @@ def _swap(current: Registry, old: EnvRecord, new: EnvRecord) -> Registry:
 
 def _check_store(store: Store, current: Registry) -> List[Finding]:
     registered = {lifecycle.place_of(store, r) for r in current}
+    unregistered = [lifecycle.classify(store, entry) for entry in _store_entries(store)
+                    if entry not in registered]  # the registered ones are judged with their records
+    # A rename killed after its new environment was ready: its finding also deals with
+    # the old environment's backup, which then gets no finding of its own.
+    renamed = {f.marker.replaces for f in unregistered if f.marker is not None
+               and _interrupted_rename(store, current, f) is not None}
     findings = []
-    for entry in _store_entries(store):
-        if entry in registered:
-            continue  # judged with its record
-        found = lifecycle.classify(store, entry)
+    for found in unregistered:
+        if found.kind is Kind.BACKUP and found.marker is not None and found.marker.id in renamed:
+            continue
         finding = _store_entry(store, current, found)
         if finding is not None:
             findings.append(finding)
     return findings
+
+
+def _interrupted_rename(store: Store, current: Registry,
+                        found: Found) -> Optional[Tuple[EnvRecord, EnvRecord]]:
+    """(old, new) when `found` is the complete new environment of a rename killed before
+    its registration, and the record it replaces is still registered."""
+    from envman import renaming
+
+    new = _marker_record(store, found)
+    old = renaming.interrupted(current, found, new) if new is not None else None
+    return (old, new) if old is not None and new is not None else None
 
 
 def _store_entry(store: Store, current: Registry, found: Found) -> Optional[Finding]:
@@ -306,6 +322,14 @@ def _backup(store: Store, current: Registry, found: Found) -> Finding:
         return Finding("superseded-backup", entry,
                        f"the old copy of {name!r} kept by a `recreate` that completed",
                        _clear(store, found, None, "deleted"))
+    from envman import renaming
+
+    renamed = renaming.superseding(store, current, backup_id) if record is None or record.id != backup_id \
+        else None
+    if renamed is not None:
+        return Finding("superseded-backup", entry,
+                       f"the old environment of {name!r}, renamed to {renamed.name!r} by an `envman mv` "
+                       "that completed", _clear(store, found, None, "deleted"))
     return Finding("leftover-backup", entry, f"a backup of {name!r} that matches no registered environment",
                    advice="left alone; move it out of the store, or delete it if it is not needed")
 
@@ -324,6 +348,15 @@ def _unregistered(store: Store, current: Registry, found: Found) -> Finding:
     if record is None:
         return Finding("unregistered", entry, "an envman environment whose marker is damaged",
                        advice="left alone")
+    rename = _interrupted_rename(store, current, found)
+    if rename is not None:
+        from envman import renaming
+
+        old, new = rename
+        return Finding("interrupted-rename", new.name,
+                       f"`envman mv {old.name} {new.name}` was interrupted after {entry} was complete "
+                       "and before it was registered",
+                       lambda: renaming.finish(store, found, old, new))
     clash = current.find(record.name)
     if clash is not None:
         return Finding("unregistered", entry, f"an envman environment whose name is registered to {clash.path}",

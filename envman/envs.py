@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from envman import building, registry
+from envman import building, identity, registry
 from envman.ages import now
 from envman.config import Config
 from envman.errors import UsageError
@@ -158,6 +158,7 @@ def create(store: Store, config: Config, options: NewOptions, finder: Optional[F
         copies=options.copies,
         without_pip=options.without_pip,
         prompt=options.prompt,
+        project_identity=identity.take(str(project)),
     )
     paths = [full for full, _ in reqs]
     building.build(store, record, lambda: build(store, record, interpreter, paths, options.quiet,

@@ -115,6 +115,10 @@ def _is_script(path: str) -> bool:
         return False
 
 
+def _say_nothing(message: str) -> None:
+    """The default `Finder.tell`."""
+
+
 class Finder:
     """Discovers and probes interpreters; one per command run."""
 
@@ -123,10 +127,13 @@ class Finder:
         cache_dir: Path,
         environ: Optional[Mapping[str, str]] = None,
         probe: Optional[Callable[[str, Optional[str]], Interpreter]] = None,
+        tell: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.environ = os.environ if environ is None else environ
         self.cache = ProbeCache(cache_dir / CACHE_NAME)
         self._probe = probe or _probe
+        # What the person should hear about the choice (`envman.pythoncheck`): the CLI's stderr.
+        self.tell: Callable[[str], None] = tell or _say_nothing
 
     # -- discovery -----------------------------------------------------------------
 
@@ -373,7 +380,22 @@ def resolve(
 
     Order: `--python`, `.python-version`, `requires-python`, config `default_python`,
     then the first `python3` on PATH (run from the project, so shims pick its version).
+    A virtual environment's interpreter is replaced by its base, and a `requires-python`
+    the choice does not satisfy is warned about (`envman.pythoncheck`, through
+    `finder.tell`).
     """
+    from envman import pythoncheck
+
+    found, source = _requested(finder, spec, project, default_python)
+    found = pythoncheck.outside_venv(finder, found)
+    pythoncheck.check_requires_python(finder, project, found, source)
+    return found, source
+
+
+def _requested(
+    finder: Finder, spec: Optional[str], project: Path, default_python: Optional[str] = None
+) -> Tuple[Interpreter, str]:
+    """The interpreter `resolve` starts from, and where the choice came from."""
     if spec:
         return finder.find(spec, str(project)), "--python"
     request = project_python_request(project)

@@ -18,6 +18,7 @@ from envman.store import Store
 class Found:
     record: EnvRecord
     note: Optional[str] = None  # for the person (stderr): why this one among several
+    moved_to: Optional[Path] = None  # the record's project moved here: re-point it
 
 
 def is_path_ref(ref: str) -> bool:
@@ -36,11 +37,16 @@ def find(store: Store, registry: Registry, ref: Optional[str], cwd: Optional[str
                 hint=f"did you mean {close[0]!r}?" if close else "`envman ls` lists them all",
             )
         return Found(record)
+    from envman import moves  # lifecycle and markers: only for a lookup by place
+
     start = Path(os.path.realpath(os.path.expanduser(ref) if ref else (cwd or os.getcwd())))
     for directory in (start, *start.parents):
         matches = [r for r in registry if r.project == str(directory)]
         if matches:
             return _most_recent(store, matches, directory)
+        moved = moves.at(registry, directory)
+        if moved is not None:
+            return Found(moved, moved_to=directory)
     where = ref if ref is not None else "the current directory"
     raise NotFound(
         f"no environment for the project at {where} ({start}) or any directory above it",

@@ -60,6 +60,42 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class ProjectIdentity:
+    """What tells a project directory from another one that reuses its inode number.
+
+    Recorded when the environment is made (and whenever envman points it at a
+    directory); `envman.identity` computes and compares it. Stored as strings in TOML:
+    device and inode numbers are unsigned 64-bit, which TOML integers are not.
+    """
+
+    device: int
+    inode: int
+    birth_ns: Optional[int] = None  # the directory's creation time, where the file system keeps it
+    entries: Tuple[str, ...] = ()  # "INODE:MTIME_NS:HASH" of a few top-level files (HASH: of the name)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"device": str(self.device), "inode": str(self.inode)}
+        if self.birth_ns is not None:
+            data["birth_ns"] = str(self.birth_ns)
+        data["entries"] = list(self.entries)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> Optional["ProjectIdentity"]:
+        """None for anything malformed: an identity only helps find a moved project, so
+        a damaged one costs that help, never the registry."""
+        if not isinstance(data, dict):
+            return None
+        device, inode, birth = data.get("device"), data.get("inode"), data.get("birth_ns")
+        entries = data.get("entries", [])
+        if not (isinstance(device, str) and device.isdigit() and isinstance(inode, str)
+                and inode.isdigit() and (birth is None or (isinstance(birth, str) and birth.isdigit()))
+                and isinstance(entries, list) and all(isinstance(e, str) for e in entries)):
+            return None
+        return cls(int(device), int(inode), int(birth) if birth is not None else None, tuple(entries))
+
+
+@dataclass(frozen=True)
 class EnvRecord:
     """What the registry knows about one environment."""
 
@@ -78,6 +114,7 @@ class EnvRecord:
     prompt: Optional[str] = None
     adopted: bool = False
     recreated: Optional[datetime] = None  # the last `envman recreate`; `created` is kept
+    project_identity: Optional[ProjectIdentity] = None  # to follow the project when it moves
 
     def with_changes(self, **changes: Any) -> "EnvRecord":
         return replace(self, **changes)
@@ -96,6 +133,8 @@ class EnvRecord:
         for optional in ("prompt", "recreated"):
             if data[optional] is None:
                 del data[optional]
+        if self.project_identity is not None:
+            data["project_identity"] = self.project_identity.to_dict()
         return data
 
     @classmethod
@@ -173,6 +212,7 @@ class EnvRecord:
             prompt=prompt,
             adopted=flag("adopted"),
             recreated=maybe_moment("recreated"),
+            project_identity=ProjectIdentity.from_dict(data.get("project_identity")),
         )
 
 
@@ -185,6 +225,8 @@ class EnvState:
     reasons: Tuple[str, ...] = field(default=())
     # recorded requirement files whose content changed (or that vanished) since the build
     requirements_changed: Tuple[str, ...] = field(default=())
+    moved_to: Optional[str] = None  # where a missing project was found (renamed or moved)
+    size_bytes: Optional[int] = None  # disk use, when asked for (`ls --size`, `info`)
 
     @property
     def status(self) -> str:
@@ -211,4 +253,6 @@ class EnvState:
             "adopted": r.adopted,
             "recreated": r.recreated.isoformat() if r.recreated else None,
             "requirements_changed": list(self.requirements_changed),
+            "moved_to": self.moved_to,
+            **({"size_bytes": self.size_bytes} if self.size_bytes is not None else {}),
         }

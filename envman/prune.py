@@ -6,15 +6,15 @@ which proves ownership of every directory first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from envman import registry
+from envman import registry, sizes
 from envman.ages import now
 from envman.models import EnvState
-from envman.removal import Refusal, Removal, disk_usage, plan, remove
+from envman.removal import Refusal, Removal, plan, remove
 from envman.staleness import PROJECT_UNREACHABLE, assess
 from envman.lifecycle import Untouchable
 from envman.store import Store
@@ -32,6 +32,7 @@ class Candidate:
 class PrunePlan:
     candidates: Tuple[Candidate, ...]
     skipped: Tuple[EnvState, ...]  # project-unreachable, kept without --unreachable
+    kept: Tuple[EnvState, ...] = ()  # stale, but their project only moved: never pruned
 
     @property
     def size(self) -> int:
@@ -40,9 +41,14 @@ class PrunePlan:
 
 def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePlan:
     """What prune would do, touching nothing."""
-    moment = now()
-    stale = [s for s in (assess(store, r, moment, older_than) for r in registry.load(store))
-             if s.reasons]
+    from envman.moves import Search
+
+    moment, search = now(), Search()
+    states = [assess(store, r, moment, older_than, search) for r in registry.load(store)]
+    # A project that moved still needs its environment, whatever else is stale about it;
+    # the plan names each one, so that nobody wonders why it was not pruned.
+    kept = [s for s in states if s.moved_to is not None]
+    stale = [s for s in states if s.reasons and s.moved_to is None]
     candidates: List[Candidate] = []
     skipped: List[EnvState] = []
     for state in stale:
@@ -54,25 +60,18 @@ def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePl
         except Untouchable as exc:
             candidates.append(Candidate(state, None, 0, refusal=exc.message))
             continue
-        candidates.append(Candidate(state, target, disk_usage(target) if target else 0))
-    return PrunePlan(tuple(candidates), tuple(skipped))
+        candidates.append(Candidate(state, target, 0))
+    # Measured together, as `ls --size` does: a file the deleted environments share
+    # counts once, and one also linked from elsewhere frees nothing.
+    measured = sizes.measure([str(c.deletes) if c.deletes is not None else None for c in candidates])
+    candidates = [replace(c, size=size) for c, size in zip(candidates, measured)]
+    return PrunePlan(tuple(candidates), tuple(skipped), tuple(kept))
 
 
 def execute(store: Store, prune_plan: PrunePlan) -> Tuple[List[Removal], List[Refusal]]:
     """Delete the plan's environments, leaving (and reporting) any that cannot be proven ours."""
     records = [c.state.record for c in prune_plan.candidates]
     return remove(store, records, skip_unsafe=True)
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    value = size / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def to_json(prune_plan: PrunePlan, dry_run: bool, removed: List[Removal],
@@ -94,6 +93,7 @@ def to_json(prune_plan: PrunePlan, dry_run: bool, removed: List[Removal],
         "dry_run": dry_run,
         "environments": items,
         "skipped": [dict(s.to_json(), action="skip") for s in prune_plan.skipped],
+        "kept": [dict(s.to_json(), action="keep") for s in prune_plan.kept],
         "freed_bytes": 0 if dry_run else sum(c.size for c in prune_plan.candidates
                                              if c.state.record.id in gone),
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from envman import building, lifecycle, registry
+from envman import building, identity, lifecycle, registry
 from envman.ages import now
 from envman.envs import Progress, install, make_venv, requirement_files, silent
 from envman.errors import EnvmanError, OperationFailed, UsageError
@@ -99,6 +99,7 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
         requirements=tuple(req for _, req in reqs),
         last_used=moment,
         recreated=moment,
+        project_identity=identity.take(record.project) or record.project_identity,
     )
     pins: List[str] = []
     lost: List[str] = []
@@ -189,7 +190,15 @@ def _requirements(record: EnvRecord, given: Optional[Sequence[Path]],
 
 def choose_interpreter(finder: Finder, record: EnvRecord,
                        spec: Optional[str]) -> Tuple[Interpreter, str]:
-    """`--python`, else the recorded interpreter, else another of the same minor version."""
+    """`--python`, else the recorded interpreter, else another of the same minor version;
+    never a virtual environment's interpreter (`envman.pythoncheck`: its base instead)."""
+    from envman.pythoncheck import outside_venv
+
+    found, source = _chosen(finder, record, spec)
+    return outside_venv(finder, found), source
+
+
+def _chosen(finder: Finder, record: EnvRecord, spec: Optional[str]) -> Tuple[Interpreter, str]:
     cwd = record.project if os.path.isdir(record.project) else None
     if spec:
         return finder.find(spec, cwd), "--python"

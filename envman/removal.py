@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from envman import building, deletion, lifecycle, registry
+from envman import building, deletion, lifecycle, links, registry
 from envman.errors import OperationFailed
 from envman.lifecycle import Action, Op
 from envman.models import EnvRecord
@@ -73,6 +73,8 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
             store.used_stamp(record.id).unlink()
         except OSError:
             pass
+        if deleted is not None or not record.adopted:  # an adopted one's files stay: so may a link
+            links.remove(record)  # only while it still links to this environment
         done.append(Removal(record, deleted))
     return done, refused
 
@@ -140,24 +142,4 @@ def _inside(path: Path, directory: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def disk_usage(path: Path) -> int:
-    """Bytes a directory tree occupies on disk, links not followed."""
-    total = 0
-    stack = [str(path)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            total += getattr(st, "st_blocks", 0) * 512 or st.st_size
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return total
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import stat
 from datetime import datetime, timedelta
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from envman.fsutil import sha256_file
 from envman.models import EnvRecord, EnvState
 from envman.store import PYTHON, SCRIPTS, Store
+
+if TYPE_CHECKING:
+    from envman.moves import Search
 
 PROJECT_MISSING = "project-missing"
 PROJECT_UNREACHABLE = "project-unreachable"
@@ -101,15 +104,22 @@ def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:
     return tuple(changed)
 
 
-def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta) -> EnvState:
-    """The record with its live state: last use and stale reasons.
+def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta,
+           search: Optional["Search"] = None) -> EnvState:
+    """The record with its live state: last use, stale reasons, where a missing project
+    moved to (then it is not missing). `search` is shared by the records of one listing.
 
     Plain `os.path` on strings: this runs once per environment on every `ls`.
     """
     reasons: List[str] = []
+    moved_to = None
     if not os.path.exists(record.project):
-        parent_there = os.path.exists(os.path.dirname(record.project.rstrip(os.sep)) or os.sep)
-        reasons.append(PROJECT_MISSING if parent_there else PROJECT_UNREACHABLE)
+        from envman.moves import Search  # only when a project is missing
+
+        moved_to = (search or Search()).find(record)
+        if moved_to is None:
+            parent_there = os.path.exists(os.path.dirname(record.project.rstrip(os.sep)) or os.sep)
+            reasons.append(PROJECT_MISSING if parent_there else PROJECT_UNREACHABLE)
     if not os.path.isdir(record.path):
         reasons.append(ENV_MISSING)
     elif not base_python_present(record.path):
@@ -117,6 +127,8 @@ def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta
     last_used = store.last_used(record)
     if now - last_used > older_than:
         reasons.append(UNUSED)
-    drift = requirements_changed(record) if record.requirements else ()
+    # A moved project's requirement files moved with it.
+    where = record if moved_to is None else record.with_changes(project=moved_to)
+    drift = requirements_changed(where) if record.requirements else ()
     return EnvState(record=record, last_used=last_used, reasons=tuple(reasons),
-                    requirements_changed=drift)
+                    requirements_changed=drift, moved_to=moved_to)

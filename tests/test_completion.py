@@ -65,8 +65,8 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "init", "ls", "new",
-                "path", "prune", "recreate", "rm", "run", "shell"]
+ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "init", "link", "ls",
+                "mv", "new", "path", "prune", "recreate", "rm", "run", "shell"]
 
 
 @pytest.mark.parametrize("words, expected", [
@@ -91,7 +91,7 @@ ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info
     # options of the command, long spelling first, given ones not offered again
     (["envman", "rm", "-"], ["--yes", "-y", "--delete-adopted", "--help", "-h"]),
     (["envman", "rm", "-y", "--"], ["--delete-adopted", "--help"]),
-    (["envman", "ls", "--"], ["--stale", "--older-than", "--project", "--json", "--help"]),
+    (["envman", "ls", "--"], ["--stale", "--older-than", "--project", "--size", "--json", "--help"]),
     (["envman", "prune", "--dry-run", "-"], ["--yes", "-y", "--older-than", "--unreachable",
                                              "--json", "--help", "-h"]),
     (["envman", "new", "-r", "a.txt", "--req"], ["--requirement"]),  # repeatable
@@ -109,7 +109,7 @@ ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info
     (["envman", "new", "--python", "3.12", "-"], ["--project", "-p", "--requirement", "-r",
                                                    "--system-site-packages", "--copies",
                                                    "--without-pip", "--prompt", "--json", "--quiet", "-q",
-                                                   "--help", "-h"]),
+                                                   "--link", "--help", "-h"]),
     (["envman", "new", "-rreq.txt", "x", ""], []),  # attached value: x is the NAME
     (["envman", "ls", ""], []),
     # shells
@@ -152,13 +152,13 @@ def test_names_are_read_only_when_wanted() -> None:
     (["envman", "new", "--project", "=", "/x", ""], 5, "bash", []),
     (["envman", "new", "--project", "=", "/x", "-"], 5, "bash",
      ["--python", "--requirement", "-r", "--system-site-packages", "--copies", "--without-pip",
-      "--prompt", "--json", "--quiet", "-q", "--help", "-h"]),
+      "--prompt", "--json", "--quiet", "-q", "--link", "--help", "-h"]),
     (["envman", "rm", "--yes", "=", "w"], 4, "bash", []),  # a flag takes no value
     # the other shells pass the word whole
     (["envman", "new", "--requirement=re"], 2, "zsh", [":file"]),
     (["envman", "new", "--project=/x", "-"], 3, "fish",
      ["--python", "--requirement", "-r", "--system-site-packages", "--copies", "--without-pip",
-      "--prompt", "--json", "--quiet", "-q", "--help", "-h"]),
+      "--prompt", "--json", "--quiet", "-q", "--link", "--help", "-h"]),
 ])
 def test_option_equals_value(words: List[str], cword: int, shell: str,
                              expected: List[str]) -> None:

@@ -30,6 +30,8 @@ USAGE: Dict[str, str] = {
     "deactivate": "envman deactivate [OPTIONS]",
     "init": "envman init [OPTIONS] SHELL",
     "shell": "envman shell [OPTIONS] [NAME]",
+    "mv": "envman mv [OPTIONS] NAME [NEWNAME]",
+    "link": "envman link [OPTIONS] [NAME]",
 }
 # Options that take a value, and the word their help row must show.
 METAVARS = {
@@ -38,6 +40,7 @@ METAVARS = {
     ("prune", "--older-than"): "AGE", ("adopt", "--name"): "NAME", ("adopt", "--project"): "DIR",
     ("recreate", "--python"): "SPEC", ("recreate", "--requirement"): "FILE",
     ("activate", "--shell"): "SHELL", ("deactivate", "--shell"): "SHELL", ("shell", "--shell"): "SHELL",
+    ("mv", "--project"): "DIR",
 }
 # What typer 0.2x would print for Python types, and click's usage braces.
 TYPE_NAMES = re.compile(r"<[A-Za-z_][\w\[\], |.]*>|\blist\[|\b(?:str|bool|int|Path)\b(?!\w)|[{}]")

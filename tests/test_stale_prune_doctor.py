@@ -344,3 +344,23 @@ def test_base_python_check_for_linked_and_copied_interpreters(tmp_path: Path) ->
     assert not base_python_present(str(tmp_path / "linked")), "no pyvenv.cfg: not a working venv"
     shutil.rmtree(tmp_path / "base")
     assert not base_python_present(str(tmp_path / "copied"))
+
+
+def test_doctor_fix_after_a_lost_registry_keeps_the_time_of_use(cli, project: Path, home: Path) -> None:
+    """`doctor --fix` registers environments again from their markers; their time-of-use
+    stamps stay, so `unused` ages (and prune) go on from the last real use."""
+    made = new(cli, project, "web")
+    assert cli("run", "web", "--", "python", "-c", "pass").code == 0
+    [stamp] = list((home / "used").iterdir())
+    later = int(os.stat(stamp).st_mtime) + 3600  # a use that no rebuild from a marker could know
+    os.utime(stamp, (later, later))
+    before = json.loads(cli("info", "web", "--json").out)["last_used"]
+    assert before != made["last_used"]
+    (home / "registry.toml").unlink()
+    report = cli("doctor")
+    assert "unregistered" in report.err and "stale-stamps" not in report.err, report
+    fixed = cli("doctor", "--fix")
+    assert fixed.code == 0 and "registered again" in fixed.err, fixed
+    assert stamp.exists(), "the stamp of an environment registered again is kept"
+    assert json.loads(cli("info", "web", "--json").out)["last_used"] == before
+    assert cli("doctor").code == 0 and stamp.exists()

@@ -1,0 +1,101 @@
+"""Disk use of environments: what deleting them would free.
+
+Environments share files: `os.link` seeds them from one image, and tools such as uv
+hard-link from their caches. Summing each tree's `du` would count a shared file once
+per environment and promise space that deleting them would not give back. So several
+trees are measured together, and a file (its device and inode) counts once across all
+of them, in the first tree it is found in, and only when every link to it was found
+inside the measured trees: a file also linked from elsewhere (a cache, an environment
+not measured) stays on disk when they are deleted, so it frees nothing.
+
+The walk follows no symbolic link and stops at a mount point (a directory on another
+device), as deletion does (`envman.deletion`). Nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+
+@dataclass
+class _Shared:
+    size: int
+    owner: int  # the index of the first tree it was found in
+    found: int  # links found so far
+    links: int  # links it has (st_nlink)
+
+
+def _bytes(st: os.stat_result) -> int:
+    """Space on disk (allocated blocks) where the system says, else the length."""
+    blocks = getattr(st, "st_blocks", None)
+    return blocks * 512 if isinstance(blocks, int) else st.st_size
+
+
+def measure(paths: Sequence[Optional[str]]) -> List[int]:
+    """For each path, the bytes deleting it along with all the others would free, a file
+    shared between them counted in the first; None (nothing to delete) measures 0.
+    The sum is what deleting them all would free."""
+    own = [0] * len(paths)
+    shared: Dict[Tuple[int, int], _Shared] = {}
+    roots: Set[Tuple[int, int]] = set()
+    for index, path in enumerate(paths):
+        if path is None:
+            continue
+        try:
+            top = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots:
+            continue  # a link is not followed; the same directory twice counts once
+        roots.add((top.st_dev, top.st_ino))
+        own[index] = _bytes(top) + _walk(path, top.st_dev, index, shared)
+    for item in shared.values():
+        if item.found >= item.links:
+            own[item.owner] += item.size
+    return own
+
+
+def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Shared]) -> int:
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # unreadable: what cannot be listed is not counted
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if st.st_dev == device:  # another device is a mount: deletion stops there
+                    total += _bytes(st)
+                    stack.append(entry.path)
+                continue
+            if st.st_nlink <= 1:
+                total += _bytes(st)
+                continue
+            key = (st.st_dev, st.st_ino)
+            item = shared.get(key)
+            if item is None:
+                shared[key] = _Shared(_bytes(st), index, 1, st.st_nlink)
+            else:
+                item.found += 1
+    return total
+
+
+def human_size(size: int) -> str:
+    """1023 B, 4.0 KiB, 25.2 MiB, 1.3 GiB."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
