@@ -116,7 +116,7 @@ def reserve(store: Store, record: EnvRecord, replaces: Optional[EnvRecord] = Non
         if replaces is None or renames:  # a rename: the old one stays until the commit
             _name_free(store, current, record)
         else:
-            backups.extend(_clear_for_rebuild(store, replaces))
+            backups.extend(clear_for_rebuild(store, replaces))
         try:
             os.rename(staging, env_dir)
         except OSError as exc:
@@ -202,7 +202,7 @@ def _still_registered(current: Registry, old: EnvRecord) -> None:
                               hint="nothing was changed; run the command again")
 
 
-def _clear_for_rebuild(store: Store, old: EnvRecord) -> List[Path]:
+def clear_for_rebuild(store: Store, old: EnvRecord) -> List[Path]:
     """Under the lock: put back a backup a killed rebuild left, then move the old
     environment aside. Returns the backup's path, if there is one."""
     env_dir = store.env_path(old.name)
@@ -289,7 +289,7 @@ def commit(store: Store, reservation: Reservation,
             if present is not None:
                 raise UsageError(f"an environment named {present.name!r} was registered meanwhile "
                                  f"(project {present.project})", hint="choose another name")
-            moved_aside.extend(_clear_for_rebuild(store, old))
+            moved_aside.extend(clear_for_rebuild(store, old))
         found = markers.read(reservation.path)
         if found is None or found.id != record.id or not markers.mine(found):
             raise OperationFailed(f"{reservation.path} changed while it was being built")

@@ -62,7 +62,20 @@ def examine(store: Store) -> List[Finding]:
     findings += _check_store(store, current)
     findings += _check_stamps(store, current)
     findings += _check_temp_files(store, current)
+    findings += _check_link_leftovers(current)
     return findings
+
+
+def _check_link_leftovers(current: Registry) -> List[Finding]:
+    """A killed `.venv` update's temporary link in a registered project."""
+    from envman import links
+
+    def remove(path: str) -> Repair:
+        return lambda: "deleted" if links.discard(path) else "already gone"
+
+    return [Finding("link-leftover", path, "a temporary link left beside .venv by a killed envman",
+                    remove(path))
+            for project in sorted({r.project for r in current}) for path in links.leftovers(project)]
 
 
 def fix(findings: List[Finding]) -> List[Finding]:

@@ -68,6 +68,32 @@ def distributions(env_dir: Path) -> List[Distribution]:
     return sorted(found.values(), key=lambda d: d.key)
 
 
+def unowned(env_dir: Path) -> List[str]:
+    """What the environment's site-packages holds that no distribution's `RECORD` lists
+    (a module copied in by hand, an egg-info install, a `.pth` of someone's making):
+    a rebuild from `distributions` would not carry it over."""
+    found: List[str] = []
+    for site in site_packages(env_dir):
+        owned = {"__pycache__"}
+        try:
+            entries = sorted(site.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".dist-info"):
+                owned.add(entry.name)
+                try:
+                    with open(entry / "RECORD", encoding="utf-8", errors="replace") as handle:
+                        for line in handle:
+                            first = line.split(",", 1)[0].replace("\\", "/").split("/", 1)[0]
+                            if first and first != "..":
+                                owned.add(first)
+                except OSError:
+                    pass
+        found += [entry.name for entry in entries if entry.name not in owned]
+    return found
+
+
 def _read(dist_info: Path) -> Optional[Distribution]:
     fields: Dict[str, str] = {}
     try:

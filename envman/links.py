@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import List, Optional
 
 from envman.errors import OperationFailed, UsageError
 from envman.identity import LINK_NAME, links_to
@@ -55,38 +56,121 @@ def remove(record: EnvRecord) -> bool:
     whatever is there. A project that moved without its record being told (`rm` by
     name) is looked for where `ls` looks, and its link removed there. Returns whether a
     link was removed."""
-    project = record.project
-    if not os.path.isdir(project):
-        from envman.moves import Search
-
-        project = Search().find(record) or project
+    project = project_of(record)
     if not links_to(project, record.path):
         return False
-    try:
-        os.unlink(os.path.join(project, LINK_NAME))
-    except OSError:
+    taken = _take(project, record.path)
+    if taken is None:
         return False
+    _unlink(taken)
     return True
 
 
 def follow_rename(old: EnvRecord, new: EnvRecord) -> bool:
     """After a rename: re-point `PROJECT/.venv` from the old environment to the new one,
-    if it still is a link to the old one. The new link is made beside it and renamed over
-    it, so the project never lacks one."""
-    if not links_to(old.project, old.path):
+    if it still is a link to the old one (looked for where a moved project would be,
+    as `remove` does)."""
+    project = project_of(old)
+    if not links_to(project, old.path):
         return False
-    link = where(old)
-    temporary = link.with_name(f"{LINK_NAME}.envman-{uuid.uuid4().hex[:8]}")
+    fresh = _temporary(project)
     try:
-        os.symlink(new.path, temporary, target_is_directory=True)
-        os.replace(temporary, link)
+        os.symlink(new.path, fresh, target_is_directory=True)
     except OSError:
-        try:
-            os.unlink(temporary)
+        return False
+    taken = _take(project, old.path)
+    placed = taken is not None and _place(fresh, os.path.join(project, LINK_NAME))
+    _unlink(fresh)
+    if taken is not None:
+        _unlink(taken)
+    return placed
+
+
+def project_of(record: EnvRecord) -> str:
+    """The record's project directory, or where a moved one was found (see envman.moves)."""
+    if os.path.isdir(record.project):
+        return record.project
+    from envman.moves import Search
+
+    return Search().find(record) or record.project
+
+
+def leftovers(project: str) -> List[str]:
+    """The temporary links a killed envman left beside `.venv` (named with the writer's
+    pid, `.venv.envman-PID-HEX`) whose writer is gone: `doctor --fix` removes them."""
+    from envman.markers import process_alive
+
+    try:
+        names = sorted(n for n in os.listdir(project) if n.startswith(TEMP_PREFIX))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+        path = os.path.join(project, name)
+        if pid.isdigit() and not process_alive(int(pid)) and os.path.islink(path):
+            found.append(path)
+    return found
+
+
+def discard(path: str) -> bool:
+    """Remove one of `leftovers`, if it still is a link."""
+    if not os.path.islink(path):
+        return False
+    _unlink(path)
+    return True
+
+
+# `.venv` is never checked and then acted on by path, since another process may swap it
+# in between: it is first renamed aside (whatever it is by then), the name aside is
+# checked, and what is not ours goes back under `.venv` only if nothing took its place.
+TEMP_PREFIX = f"{LINK_NAME}.envman-"
+
+
+def _temporary(project: str) -> str:
+    return os.path.join(project, f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _take(project: str, env_path: str) -> Optional[str]:
+    """Rename `PROJECT/.venv` aside; return where, if it is a link to `env_path`. Anything
+    else is put back (never over something made meanwhile) and None returned."""
+    aside = _temporary(project)
+    try:
+        os.rename(os.path.join(project, LINK_NAME), aside)
+    except OSError:
+        return None
+    try:
+        target = os.readlink(aside)
+    except OSError:
+        target = None
+    if target is not None and os.path.normpath(os.path.join(project, target)) == os.path.normpath(env_path):
+        return aside
+    if os.path.islink(aside) or not os.path.isdir(aside):
+        if _place(aside, os.path.join(project, LINK_NAME)):
+            _unlink(aside)
+    else:  # a directory: rename cannot replace a name that exists meanwhile only if it is
+        try:  # a non-empty directory, so put it back only where nothing is
+            if not os.path.lexists(os.path.join(project, LINK_NAME)):
+                os.rename(aside, os.path.join(project, LINK_NAME))
         except OSError:
             pass
+    return None
+
+
+def _place(source: str, name: str) -> bool:
+    """Give `source` (a link or file) the name `name` too, only if nothing has it."""
+    try:
+        os.link(source, name, follow_symlinks=False)
+    except OSError:
         return False
     return True
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _what(path: Path) -> str:

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 from envman import building, identity, lifecycle, links, registry
 from envman.ages import now
 from envman.envs import Progress, make_venv, silent
-from envman.errors import OperationFailed, UsageError
-from envman.installed import distributions
+from envman.errors import OperationFailed, RegistryError, UsageError
+from envman.installed import distributions, unowned
 from envman.interpreters import Finder
-from envman.lifecycle import Action, Found, Kind, Op
+from envman.lifecycle import Found, Kind, Op
 from envman.models import EnvRecord, check_name
 from envman.recreate import _reinstall, _restore_pending, _snapshot, choose_interpreter
 from envman.registry import Registry
@@ -69,6 +70,14 @@ def rename(store: Store, record: EnvRecord, new_name: str, quiet: bool = False,
     if found.kind is not Kind.READY:
         raise UsageError(f"{record.name!r} has no environment to rename: {env_dir} {found.why}",
                          hint=f"`envman recreate {record.name}` rebuilds it first")
+    loose = unowned(env_dir)
+    if loose:
+        shown = ", ".join(loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+        raise UsageError(
+            f"{record.name!r} holds what no installed distribution owns ({shown}): a rename "
+            "rebuilds the environment from its distributions and would lose it",
+            hint="nothing was changed; install it as a package first, or make the new "
+                 "environment with `envman new` and copy it over yourself")
     old_dists = distributions(env_dir)
     if record.without_pip and old_dists:
         raise UsageError(
@@ -104,7 +113,7 @@ def rename(store: Store, record: EnvRecord, new_name: str, quiet: bool = False,
         building.build(store, new, steps, replaces=record,
                        on_ready=lambda: updated.append(links.follow_rename(record, new)))
     except BaseException:
-        if updated and updated[0]:
+        if updated and updated[0] and not _registered(store, new):
             links.follow_rename(new, record)  # the old environment is back: so is its link
         raise
     _forget_stamp(store, record)
@@ -125,6 +134,16 @@ def _rename_record(store: Store, record: EnvRecord, new_name: str) -> EnvRecord:
 
     registry.update(store, change)
     return renamed
+
+
+def _registered(store: Store, record: EnvRecord) -> bool:
+    """Whether `record` itself is registered (an interruption after the commit's save
+    leaves the rename done, not undone)."""
+    try:
+        present = registry.load(store).envs.get(record.name)
+    except RegistryError:
+        return False
+    return present is not None and present.id == record.id
 
 
 def _forget_stamp(store: Store, record: EnvRecord) -> None:
@@ -150,11 +169,12 @@ def interrupted(current: Registry, found: Found, record: EnvRecord) -> Optional[
 
 
 def finish(store: Store, found: Found, old: EnvRecord, new: EnvRecord) -> str:
-    """Under the lock, checked again: register the complete new environment and drop
-    the old record in one save, then delete the old environment (wherever the killed
-    rename left it: in its place or in a backup), as `rm` deletes."""
-    trash: List[lifecycle.Trash] = []
-    old_found: List[Found] = []
+    """Under the lock, checked again: move the old environment aside into a backup (wherever
+    the killed rename left it), point the project's `.venv` at the new one, and register
+    the new environment dropping the old record in one save; then delete the backup, as
+    a rename's own commit does. A kill before the save leaves the old record with its
+    environment in a backup, which is put back; after it, a superseded backup."""
+    moved_aside: List[Path] = []
 
     def change(current: Registry) -> Registry:
         present = current.envs.get(old.name)
@@ -166,23 +186,14 @@ def finish(store: Store, found: Found, old: EnvRecord, new: EnvRecord) -> str:
                 or now_found.marker.id != new.id:
             raise OperationFailed(f"{found.path} changed meanwhile; left alone",
                                   hint="run `envman doctor` again")
-        place = lifecycle.place_of(store, old)
-        if place is not None:
-            building.restore_backup(store, old)
-            old_found.append(lifecycle.check(store, place, old, Op.REMOVE))
+        if lifecycle.place_of(store, old) is not None:
+            moved_aside.extend(building.clear_for_rebuild(store, old))
+        links.follow_rename(old, new)
         return current.without(old.name).with_record(new)
 
-    def set_aside() -> None:
-        if old_found and old_found[0].action(Op.REMOVE) is not Action.FORGET:
-            moved = lifecycle.set_aside(old_found[0])
-            if moved is not None:
-                trash.append(moved)
-
-    registry.update(store, change, then=set_aside)
-    for moved in trash:
-        moved.finish()
+    registry.update(store, change)
+    building.drop_backup(store, building.Reservation(new, old, moved_aside[0] if moved_aside else None))
     _forget_stamp(store, old)
-    links.follow_rename(old, new)
     return f"finished renaming {old.name!r} to {new.name!r}: registered the new environment, " \
            "deleted the old one"
 

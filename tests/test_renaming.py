@@ -116,3 +116,62 @@ def test_the_link_is_never_made_over_or_removed_from_what_is_not_ours(cli, tmp_p
     (mine / ".venv").mkdir()
     assert cli("rm", "mine", "--yes").code == 0
     assert (mine / ".venv").is_dir()
+
+
+def test_rename_refuses_what_a_rebuild_would_lose(cli, home: Path, project: Path) -> None:
+    """A module copied into site-packages by hand belongs to no distribution: a rename,
+    which rebuilds from the distributions, refuses rather than drop it."""
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    [site] = list((home / "envs" / "web").glob("lib/python*/site-packages"))
+    (site / "mymod.py").write_text("X = 1\n")
+    before = ((home / "registry.toml").read_bytes(), entries(home / "envs"))
+    refused = cli("mv", "web", "site")
+    assert_clean_error(refused, 2)
+    assert "mymod.py" in refused.err, refused
+    assert ((home / "registry.toml").read_bytes(), entries(home / "envs")) == before
+    ran = cli("run", "web", "--", "python", "-c", "import mymod")
+    assert ran.code == 0, ran
+
+
+def test_an_interruption_after_the_commit_keeps_the_link_on_the_new_environment(
+        cli, home: Path, project: Path) -> None:
+    """SIGTERM once the new record is saved (deleting the old environment): the rename is
+    done, so the link stays on the new one."""
+    import signal
+
+    from test_faults import start, wait_stopped
+
+    assert cli("new", "old", "--without-pip", "--link", cwd=project).code == 0
+    proc = start(["mv", "old", "new"], "unlink", project)
+    wait_stopped(proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    proc.communicate(timeout=60)
+    healthy(cli, home, ["new"])
+    assert os.readlink(project / ".venv") == str(home / "envs" / "new")
+
+
+def test_the_link_follows_a_rename_of_an_environment_whose_project_moved(
+        cli, tmp_path: Path, home: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "README").write_text("hi")
+    assert cli("new", "a", "--without-pip", "--link", cwd=project).code == 0
+    moved = tmp_path / "proj2"
+    project.rename(moved)
+    assert cli("mv", "a", "b").code == 0
+    assert os.readlink(moved / ".venv") == str(home / "envs" / "b")
+
+
+@pytest.mark.parametrize("point", ["backup", "write:registry.toml", "trash"])
+def test_doctor_killed_while_finishing_a_rename_leaves_one_environment(
+        cli, home: Path, project: Path, point: str) -> None:
+    """A rename killed once its new environment was ready is finished by doctor --fix;
+    killing that doctor too, at each of its steps, still ends with one record."""
+    (project / "setup.cfg").write_text("x")
+    assert cli("new", "old", "--without-pip", "--link", cwd=project).code == 0
+    kill_at(["mv", "old", "new"], "ready", project)
+    kill_at(["doctor", "--fix"], point, project)
+    healthy(cli, home, ["new"])
+    assert [e["name"] for e in json.loads(cli("ls", "--json").out)] == ["new"]
+    assert os.readlink(project / ".venv") == str(home / "envs" / "new")
