@@ -48,7 +48,7 @@ KNOWN_KILL: Dict[Tuple[str, str], str] = {}
     pytest.param(op, point, marks=pytest.mark.xfail(strict=True, reason=KNOWN_KILL[(op, point)]))
     if (op, point) in KNOWN_KILL else (op, point)
     for op, point in [("new", "write:.envman-marker.toml"), ("rm", "write:registry.toml"),
-                      ("rm", "trash")]
+                      ("rm", "trash"), ("mv", "ready")]
 ])
 def test_aimed_kill(ws: common.Workspace, op: str, point: str) -> None:
     fig = sections.kills(ws, random.Random(1), trials=1, ops=(op,), only_points=(point,))

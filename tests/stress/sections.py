@@ -76,9 +76,11 @@ POINTS: Dict[str, Sequence[str]] = {
     "rm": ("write:registry.toml", "trash", "unlink"),
     "prune": ("write:registry.toml", "trash", "unlink"),
     "save": ("write:registry.toml",),
+    "mv": ("reserve", "write:.envman-marker.toml", "built", "backup", "ready",
+           "write:registry.toml", "registered", "trash", "unlink"),
 }
 # Rough run time of each operation here (s): random kills land within it.
-SPAN = {"new": 0.3, "recreate": 0.6, "rm": 0.3, "prune": 0.35, "save": 0.3}
+SPAN = {"new": 0.3, "recreate": 0.6, "rm": 0.3, "prune": 0.35, "save": 0.3, "mv": 0.6}
 
 
 def _kill_setup(root: Root, op: str) -> Tuple[str, ...]:
@@ -91,6 +93,11 @@ def _kill_setup(root: Root, op: str) -> Tuple[str, ...]:
     root.new("bystander", root.base / "other-project")
     if op == "recreate":
         return ("recreate", "victim", "-q")
+    if op == "mv":  # a rename, with the project's .venv link to follow it
+        linked = root.run("link", "victim")
+        if linked.returncode != 0:
+            raise RuntimeError(f"setup link failed: {one_line(linked.stderr)}")
+        return ("mv", "victim", "renamed", "-q")
     if op == "rm":
         return ("rm", "--yes", "victim")
     # prune: the victim's project disappears, so it is stale (project-missing)
@@ -105,6 +112,18 @@ def _kill_outcome(root: Root, op: str, before_id: Optional[str]) -> List[str]:
     if op == "recreate":
         if victim is None:
             problems.append("killed recreate: 'victim' is no longer registered")
+    elif op == "mv":
+        names = [n for n in ("victim", "renamed") if n in recs]
+        if len(names) != 1:
+            problems.append(f"killed mv: registered {names or 'neither'} of victim/renamed")
+        else:
+            link = root.project / ".venv"
+            want = str(root.home / "envs" / names[0])
+            if not os.path.islink(link) or os.readlink(link) != want:
+                problems.append(f"killed mv: {link} is not the link to {want}")
+            strays = [n for n in os.listdir(root.project) if n.startswith(".venv.")]
+            if strays:
+                problems.append(f"killed mv: left in the project: {strays}")
     elif op == "rm" or op == "prune":
         if victim is None and (root.home / "envs" / "victim").exists():
             problems.append(f"killed {op}: record gone but envs/victim still there")
@@ -122,7 +141,7 @@ def _kill_outcome(root: Root, op: str, before_id: Optional[str]) -> List[str]:
 
 
 def kills(ws: Workspace, rng: random.Random, trials: int,
-          ops: Sequence[str] = ("new", "recreate", "rm", "prune", "save"),
+          ops: Sequence[str] = ("new", "recreate", "rm", "prune", "save", "mv"),
           only_points: Optional[Sequence[str]] = None) -> Figures:
     fig = Figures("kill -9")
     reached_by_point: Dict[str, int] = {}
