@@ -80,7 +80,7 @@ POINTS: Dict[str, Sequence[str]] = {
            "write:registry.toml", "registered", "trash", "unlink"),
 }
 # Rough run time of each operation here (s): random kills land within it.
-SPAN = {"new": 0.3, "recreate": 0.6, "rm": 0.3, "prune": 0.35, "save": 0.3, "mv": 0.6}
+SPAN = {"new": 0.15, "recreate": 0.3, "rm": 0.15, "prune": 0.2, "save": 0.15, "mv": 0.3}
 
 
 def _kill_setup(root: Root, op: str) -> Tuple[str, ...]:
