@@ -62,20 +62,37 @@ def examine(store: Store) -> List[Finding]:
     findings += _check_store(store, current)
     findings += _check_stamps(store, current)
     findings += _check_temp_files(store, current)
-    findings += _check_link_leftovers(current)
+    findings += _check_link_leftovers(store, current)
     return findings
 
 
-def _check_link_leftovers(current: Registry) -> List[Finding]:
-    """A killed `.venv` update's temporary link in a registered project."""
+def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:
+    """A killed `.venv` update's temporary links in a registered project. One naming an
+    environment registered for that project (when the repair runs: an earlier repair
+    may have finished a rename), where `.venv` itself is missing (the update was killed
+    between taking the old link aside and placing the new), becomes `.venv` again; any
+    other is deleted."""
     from envman import links
 
-    def remove(path: str) -> Repair:
-        return lambda: "deleted" if links.discard(path) else "already gone"
-
     return [Finding("link-leftover", path, "a temporary link left beside .venv by a killed envman",
-                    remove(path))
+                    _mend_link(store, path, project))
             for project in sorted({r.project for r in current}) for path in links.leftovers(project)]
+
+
+def _mend_link(store: Store, path: str, project: str) -> Repair:
+    from envman import links
+
+    def repair() -> str:
+        envs = {os.path.normpath(r.path) for r in registry.load(store) if r.project == project}
+        try:
+            target = os.path.normpath(os.path.join(project, os.readlink(path)))
+        except OSError:
+            target = ""
+        if target in envs and links.restore(path, project):
+            return "made .venv again (it names this project's environment)"
+        return "deleted" if links.discard(path) else "already gone"
+
+    return repair
 
 
 def fix(findings: List[Finding]) -> List[Finding]:

@@ -113,6 +113,14 @@ def leftovers(project: str) -> List[str]:
     return found
 
 
+def restore(path: str, project: str) -> bool:
+    """Give one of `leftovers` the name `.venv` again, only where nothing has it."""
+    if not os.path.islink(path) or not _place(path, os.path.join(project, LINK_NAME)):
+        return False
+    _unlink(path)
+    return True
+
+
 def discard(path: str) -> bool:
     """Remove one of `leftovers`, if it still is a link."""
     if not os.path.islink(path):

@@ -90,3 +90,21 @@ def test_doctor_removes_a_dead_writers_temporary_link_only(cli, project: Path, h
     assert cli("doctor", "--fix").code == 0
     assert not os.path.lexists(stray) and os.path.islink(live)
     assert os.readlink(project / ".venv") == str(home / "envs" / "web")
+
+
+def test_doctor_puts_back_a_link_caught_between_its_two_names(cli, project: Path, home: Path,
+                                                             tmp_path: Path) -> None:
+    """Killed between taking `.venv` aside and placing the new one: the temporary link
+    naming the project's registered environment becomes `.venv` again; the other goes."""
+    assert cli("new", "web", "--without-pip", "--link", cwd=project).code == 0
+    (project / ".venv").unlink()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ours = project / f"{links.TEMP_PREFIX}{dead.pid}-aaaaaaaa"
+    ours.symlink_to(home / "envs" / "web")
+    gone = project / f"{links.TEMP_PREFIX}{dead.pid}-bbbbbbbb"
+    gone.symlink_to(tmp_path / "deleted-env")
+    fixed = cli("doctor", "--fix")
+    assert fixed.code == 0, fixed
+    assert os.readlink(project / ".venv") == str(home / "envs" / "web")
+    assert sorted(os.listdir(project)) == [".venv"]
