@@ -30,6 +30,7 @@ from envman.interpreters import Finder, Interpreter, resolve
 from envman.models import EnvRecord, Requirement, check_name, name_from_directory
 from envman.registry import Registry
 from envman.runner import clean_environ, run
+from envman.shells import ACTIVATION_VARIABLES, HIDDEN_VARIABLES
 from envman.store import Store, env_python, scripts_dir
 
 VENV_TIMEOUT = 600.0
@@ -245,9 +246,8 @@ def install(record: EnvRecord, args: Sequence[str], quiet: bool = False,
 
 
 # The variables activation sets (deactivation removes them) and those it hides while
-# active (deactivation restores them as they were). Every shell renders these.
-ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
-HIDDEN_VARIABLES = ("PYTHONHOME",)
+# active (deactivation restores them as they were) are envman.shells': every shell, and
+# the directory-change fast path, render them from there.
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 # The environment's scripts directory: envman.store.SCRIPTS, which this package cannot
 # import cheaply (tests/test_init.py keeps the two equal).
 SCRIPTS = "Scripts" if os.name == "nt" else "bin"
-# The variables activation sets (deactivation removes them) and hides: envman.envs'
-# ACTIVATION_VARIABLES and HIDDEN_VARIABLES, for the same reason.
+# The variables activation sets (deactivation removes them) and those it hides while
+# active (deactivation restores them as they were); envman.envs builds activations from these.
 ACTIVATION_VARIABLES = ("VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT")
 HIDDEN_VARIABLES = ("PYTHONHOME",)
 
