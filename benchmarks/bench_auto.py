@@ -27,23 +27,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ls import BARE_TYPER, REPO, compiled, populate  # noqa: E402
+from bench_ls import BARE_TYPER, REPO, compiled, populate, timed  # noqa: E402
 
 from envman import shellinit  # noqa: E402
 from envman.completion import setup_lines  # noqa: E402
-
-
-def timed(cmd: List[str], env: Dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -102,10 +94,10 @@ def main() -> None:
 
         samples: Dict[str, List[float]] = {k: [] for k in cases}
         for cmd, case_env, cwd in cases.values():  # warm the page cache once
-            timed(cmd, case_env, cwd)
+            timed(cmd, case_env, cwd=cwd)
         for _ in range(args.runs):
             for label, (cmd, case_env, cwd) in cases.items():
-                samples[label].append(timed(cmd, case_env, cwd))
+                samples[label].append(timed(cmd, case_env, cwd=cwd))
         reference = statistics.median(samples["bare typer command"])
         floor = statistics.median(samples["python -I -S -c pass"])
         print(f"{args.envs} environments, {args.runs} runs each, median wall time "

@@ -29,7 +29,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -88,14 +88,16 @@ def populate(root: Path, count: int, with_requirements: bool = False) -> Store:
     return store
 
 
-def timed(cmd: List[str], env: Dict[str, str], before: str = "") -> float:
+def timed(cmd: List[str], env: Dict[str, str], before: str = "", cwd: Optional[Path] = None) -> float:
+    """Seconds one run of `cmd` takes (`before`: a file deleted first)."""
     if before:
         try:
             os.unlink(before)
         except FileNotFoundError:
             pass
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=True)
     return time.perf_counter() - start
 
 

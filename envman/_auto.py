@@ -106,8 +106,7 @@ def read_index(root: str, cache: str) -> Optional[List[Entry]]:
     fields.pop()  # what follows the last NUL: nothing
     if len(fields) % FIELDS:
         return None
-    return [Entry(fields[i], fields[i + 1], fields[i + 2], fields[i + 3], fields[i + 4],
-                  int(fields[i + 5])) for i in range(0, len(fields), FIELDS)]
+    return [_entry(fields[i:i + FIELDS]) for i in range(0, len(fields), FIELDS)]
 
 
 def entries_through_envman(root: str, cache: str) -> List[Entry]:
@@ -118,9 +117,13 @@ def entries_through_envman(root: str, cache: str) -> List[Entry]:
     from envman import registry
     from envman.store import Store
 
-    return [Entry(r.project, r.name, r.path, r.name if r.prompt is None else r.prompt, r.id,
-                  int(r.last_used.timestamp()))
+    return [_entry(registry.projects_index_values(r))
             for r in registry.records_for_auto(Store(root=Path(root), cache=Path(cache)))]
+
+
+def _entry(values: Sequence[str]) -> Entry:
+    project, name, path, prompt, id, last_used = values
+    return Entry(project, name, path, prompt, id, int(last_used))
 
 
 def project_entry(entries: Sequence[Entry], cwd: str, root: str) -> Tuple[Optional[Entry], str]:

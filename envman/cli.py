@@ -100,11 +100,10 @@ def _home(path: str) -> str:
 
 def _states(store: Store, records: Sequence[EnvRecord], older_than: Optional[str],
             config: Config) -> List[EnvState]:
-    from envman.staleness import assess
+    from envman.staleness import assess_all
 
     age = parse_age(older_than) if older_than is not None else config.stale_after
-    moment = now()
-    return [assess(store, record, moment, age) for record in records]
+    return assess_all(store, records, now(), age)
 
 
 def _finder(store: Store) -> "Finder":
@@ -156,7 +155,7 @@ def new(
     link: bool = typer.Option(False, "--link", help="Also make PROJECT/.venv a link to it (for editors); only where no .venv exists."),
 ) -> None:
     """Create an environment for a project and register it."""
-    from envman import uv
+    from envman import links, uv
     from envman.envs import NewOptions, create, project_dir
     from envman.staleness import assess
 
@@ -169,14 +168,10 @@ def new(
                          without_pip=without_pip, prompt=prompt, quiet=quiet,
                          uv=uv.locate(config))
     if link:
-        from envman import links
-
         links.check_free(project_dir(options.project))  # before anything is built
     created = create(store, config, options, _finder(store), progress=_progress(quiet))
     record = created.record
     if link:
-        from envman import links
-
         try:
             links.make(record)
         except EnvmanError as exc:  # made meanwhile: the environment stands, only the link is missing
@@ -618,11 +613,9 @@ def recreate(
 
 def _confirm_rebuild(store: Store, broken: bool, yes: bool) -> None:
     """`recreate --all` replaces every environment: ask, as rm and prune do, unless none is due."""
-    from envman.staleness import base_python_present
+    from envman import recreate as rebuilding
 
-    # The selection recreate_all makes (adopted ones are skipped, not rebuilt).
-    due = [r.name for r in registry.load(store) if not r.adopted and (
-        not broken or (os.path.isdir(r.path) and not base_python_present(r.path)))]
+    due = [r.name for r in rebuilding.selected(store, broken) if not r.adopted]
     if due:
         shown = ", ".join(due[:5]) + (f" and {len(due) - 5} more" if len(due) > 5 else "")
         _confirm(yes, f"Rebuild {len(due)} environment(s) from scratch ({shown})?",

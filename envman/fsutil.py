@@ -82,3 +82,9 @@ def tomllib() -> ModuleType:
     else:
         import tomli as reader
     return reader
+
+
+def is_within(path: PathLike, directory: PathLike) -> bool:
+    """Whether `path` is `directory` or below it (both made absolute; no link resolved)."""
+    path, directory = os.path.abspath(path), os.path.abspath(directory)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)

@@ -358,19 +358,12 @@ def project_python_request(project: Path) -> Optional[Tuple[str, str]]:
             raise UsageError(f"the version file {version_file} contains a NUL character")
         if line and line != "system":
             return line, str(version_file)
-    pyproject = project / "pyproject.toml"
-    from envman.fsutil import tomllib
+    from envman.pythoncheck import requires_in
 
-    reader = tomllib()
+    pyproject = project / "pyproject.toml"
     raw = read_small_file(pyproject, "the project file")
-    try:
-        requires = (reader.loads(raw.decode("utf-8")).get("project", {}).get("requires-python")
-                    if raw is not None else None)
-    except (ValueError, AttributeError):
-        requires = None  # someone else's broken pyproject.toml: no request, as before
-    if isinstance(requires, str) and requires.strip():
-        return requires.strip(), f"{pyproject} (requires-python)"
-    return None
+    requires = requires_in(raw) if raw is not None else None
+    return (requires, f"{pyproject} (requires-python)") if requires is not None else None
 
 
 def resolve(

@@ -15,7 +15,7 @@ from envman import registry, sizes
 from envman.ages import now
 from envman.models import EnvState
 from envman.removal import Refusal, Removal, plan, remove
-from envman.staleness import PROJECT_UNREACHABLE, assess
+from envman.staleness import PROJECT_UNREACHABLE, assess_all
 from envman.lifecycle import Untouchable
 from envman.store import Store
 
@@ -41,10 +41,7 @@ class PrunePlan:
 
 def make_plan(store: Store, older_than: timedelta, unreachable: bool) -> PrunePlan:
     """What prune would do, touching nothing."""
-    from envman.moves import Search
-
-    moment, search = now(), Search()
-    states = [assess(store, r, moment, older_than, search) for r in registry.load(store)]
+    states = assess_all(store, registry.load(store), now(), older_than)
     # A project that moved still needs its environment, whatever else is stale about it;
     # the plan names each one, so that nobody wonders why it was not pruned.
     kept = [s for s in states if s.moved_to is not None]

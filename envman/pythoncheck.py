@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from envman.errors import OperationFailed, UsageError
+from envman.fsutil import is_within, tomllib
 from envman.interpreters import Finder, Interpreter
 
 # A venv made from another venv's interpreter names that one as its base: followed
@@ -88,7 +89,7 @@ def _base(finder: Finder, inside: Interpreter, venv: Path) -> Optional[Interpret
     candidates.append(os.path.realpath(inside.executable))  # a linked venv's python: the base
     real_venv = Path(os.path.realpath(venv))
     for candidate in candidates:
-        if _inside(os.path.abspath(candidate), venv) or _inside(os.path.realpath(candidate), real_venv) \
+        if is_within(os.path.abspath(candidate), venv) or is_within(os.path.realpath(candidate), real_venv) \
                 or not _runnable(candidate):
             continue  # the venv's own (copied) interpreter is no base
         try:
@@ -101,9 +102,6 @@ def _base(finder: Finder, inside: Interpreter, venv: Path) -> Optional[Interpret
             return base
     return None
 
-
-def _inside(path: str, directory: Path) -> bool:
-    return path == str(directory) or path.startswith(str(directory).rstrip(os.sep) + os.sep)
 
 
 def _runnable(path: str) -> bool:
@@ -124,10 +122,17 @@ def requires_python(project: Path) -> Optional[str]:
             return None
         with open(pyproject, "rb") as handle:
             raw = handle.read(MAX_PYPROJECT + 1)
-        from envman.fsutil import tomllib
+    except OSError:
+        return None
+    return requires_in(raw)
 
+
+def requires_in(raw: bytes) -> Optional[str]:
+    """`[project] requires-python` in the bytes of a `pyproject.toml`; None when it says
+    none, or is not UTF-8 TOML (someone else's broken file asks for nothing)."""
+    try:
         table = tomllib().loads(raw.decode("utf-8")).get("project", {})
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
         return None
     requires = table.get("requires-python") if isinstance(table, dict) else None
     return requires.strip() if isinstance(requires, str) and requires.strip() else None

@@ -143,6 +143,15 @@ def _restore_pending(store: Store, record: EnvRecord) -> bool:
     return any(restored)
 
 
+def selected(store: Store, broken_only: bool) -> List[EnvRecord]:
+    """The environments `recreate --all [--broken]` goes through (adopted ones are then
+    skipped, not rebuilt): every one, or those whose base Python is gone."""
+    from envman.staleness import base_python_present
+
+    return [r for r in registry.load(store)
+            if not broken_only or (os.path.isdir(r.path) and not base_python_present(r.path))]
+
+
 def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
                  on_done: Callable[[Outcome], None], finder: Optional[Finder] = None,
                  progress: Progress = silent) -> List[Outcome]:
@@ -151,13 +160,9 @@ def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
     `on_done` hears about each environment as soon as it is finished. An interruption
     (Ctrl-C, SIGTERM) stops the run after putting the current environment back.
     """
-    from envman.staleness import base_python_present
-
     finder = finder or Finder(store.cache)
     outcomes = []
-    for record in registry.load(store):
-        if broken_only and not (os.path.isdir(record.path) and not base_python_present(record.path)):
-            continue
+    for record in selected(store, broken_only):
         if record.adopted:
             outcome = Outcome(record, skipped="adopted (envman did not create it), not rebuilt")
         else:

@@ -19,6 +19,7 @@ and TOML text of every record the change did not touch, serialising only the oth
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zlib
@@ -69,7 +70,6 @@ class LazyRecords(Mapping[str, EnvRecord]):
         self._made = made
         self._where = where
         self._fallback = fallback  # the records parsed from the TOML, if a line is damaged
-        self._folded: Optional[Dict[str, str]] = None
 
     def __getitem__(self, name: str) -> EnvRecord:
         record = self._made.get(name)
@@ -92,12 +92,6 @@ class LazyRecords(Mapping[str, EnvRecord]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._lines or name in self._made
-
-    def folded(self) -> Dict[str, str]:
-        """Lower-cased name -> name, made once: `find` ignores case."""
-        if self._folded is None:
-            self._folded = {name.lower(): name for name in self}
-        return self._folded
 
     def line(self, name: str) -> Optional[str]:
         """The snapshot line of `name` if its record is unchanged since the snapshot."""
@@ -134,12 +128,13 @@ class Registry:
         record = self.envs.get(name)
         if record is not None:
             return record
-        if isinstance(self.envs, LazyRecords):
-            key = self.envs.folded().get(name.lower())
-        else:
-            folded = name.lower()
-            key = next((k for k in self.envs if k.lower() == folded), None)
+        key = self._folded.get(name.lower())
         return None if key is None else self.envs[key]
+
+    @functools.cached_property
+    def _folded(self) -> Dict[str, str]:
+        """Lower-cased name -> name, made once per registry (which never changes)."""
+        return {name.lower(): name for name in self.envs}
 
     def with_record(self, record: EnvRecord) -> "Registry":
         existing = self.find(record.name)
@@ -282,8 +277,9 @@ def _write_snapshot(store: Store, identity: Optional[List[int]], registry: Regis
                 {name: line for name, line, _ in parts})
         except OSError:
             pass
-    _write_names_index(store, identity, registry)
-    _write_projects_index(store, identity, registry)
+    names = [name for name, _, _ in parts]  # in listing order, as `names()` gives them
+    _write_names_index(store, identity, names)
+    _write_projects_index(store, identity, registry, names)
 
 
 def names_index_line(identity: List[int]) -> str:
@@ -291,9 +287,9 @@ def names_index_line(identity: List[int]) -> str:
     return " ".join(str(part) for part in identity)
 
 
-def _write_names_index(store: Store, identity: List[int], registry: Registry) -> None:
+def _write_names_index(store: Store, identity: List[int], names: List[str]) -> None:
     """Best effort, like the snapshot: completion trusts it only while the identity matches."""
-    text = "".join(f"{line}\n" for line in [names_index_line(identity), *registry.names()])
+    text = "".join(f"{line}\n" for line in [names_index_line(identity), *names])
     try:
         store.cache.mkdir(parents=True, exist_ok=True)
         write_atomic(store.cache / NAMES_INDEX_NAME, text.encode())
@@ -301,7 +297,8 @@ def _write_names_index(store: Store, identity: List[int], registry: Registry) ->
         pass
 
 
-def _write_projects_index(store: Store, identity: List[int], registry: Registry) -> None:
+def _write_projects_index(store: Store, identity: List[int], registry: Registry,
+                          names: List[str]) -> None:
     """Best effort, like the names index, which it follows: the identity on the first line,
     then PROJECTS_INDEX_FIELDS of every record. A record holding a NUL (only a hand-edited
     prompt could) is left out: `cd` then does not activate it, `envman activate` still does.
@@ -312,7 +309,7 @@ def _write_projects_index(store: Store, identity: List[int], registry: Registry)
     lazy = registry.envs if isinstance(registry.envs, LazyRecords) else None
     known = _index_entries(store, lazy.source) if lazy is not None else {}
     entries = []
-    for name in registry.names():
+    for name in names:
         entry = known.get(name) if lazy is not None and lazy.line(name) is not None else None
         entries.append(entry if entry is not None else _index_entry(registry.envs[name]))
     text = names_index_line(identity) + "\n" + "".join(entries)
@@ -323,9 +320,14 @@ def _write_projects_index(store: Store, identity: List[int], registry: Registry)
         pass
 
 
+def projects_index_values(r: EnvRecord) -> List[str]:
+    """PROJECTS_INDEX_FIELDS of one record, as the index holds them."""
+    return [r.project, r.name, r.path, r.name if r.prompt is None else r.prompt, r.id,
+            str(int(r.last_used.timestamp()))]
+
+
 def _index_entry(r: EnvRecord) -> str:
-    values = [r.project, r.name, r.path, r.name if r.prompt is None else r.prompt, r.id,
-              str(int(r.last_used.timestamp()))]
+    values = projects_index_values(r)
     return "" if any("\0" in value for value in values) else "".join(f"{value}\0" for value in values)
 
 
@@ -352,7 +354,7 @@ def records_for_auto(store: Store) -> List[EnvRecord]:
     identity = _identity(store)
     registry = load(store)
     if identity is not None and _identity(store) == identity:
-        _write_projects_index(store, identity, registry)
+        _write_projects_index(store, identity, registry, registry.names())
     return list(registry)
 
 
@@ -366,19 +368,20 @@ def names_for_completion(store: Store) -> List[str]:
     identity = _identity(store)
     registry = load(store)
     if identity is not None and _identity(store) == identity:  # not replaced meanwhile
-        _write_names_index(store, identity, registry)
+        _write_names_index(store, identity, registry.names())
     return registry.names()
 
 
 def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
     """The snapshot if it was made from this very registry file; None if unusable.
     Records are parsed from it only when asked for."""
+    path = str(_snapshot_path(store))
     try:
-        with open(_snapshot_path(store), "rb") as handle:
-            seen = _seen.get(str(_snapshot_path(store)))
-            if seen is not None and seen[0] == (*identity, *_file_tag(os.fstat(handle.fileno()))):
+        with open(path, "rb") as handle:
+            tag = (*identity, *_file_tag(os.fstat(handle.fileno())))
+            seen = _seen.get(path)
+            if seen is not None and seen[0] == tag:
                 return _lazy(store, identity, seen[1])
-            stat = os.fstat(handle.fileno())
             header, _, raw = handle.read().partition(b"\n")
         data = json.loads(header)
         if data.get("format") != SNAPSHOT_FORMAT or data.get("registry") != identity:
@@ -393,7 +396,7 @@ def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
                 if "\t" not in line:  # the record's JSON, a tab, its TOML text
                     return None
                 lines[name] = line
-        _seen[str(_snapshot_path(store))] = ((*identity, *_file_tag(stat)), lines)
+        _seen[path] = (tag, lines)
         return _lazy(store, identity, lines)
     except (OSError, ValueError, AttributeError):
         return None  # a damaged cache costs only the TOML parse

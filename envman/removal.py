@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from envman import building, deletion, lifecycle, links, registry
 from envman.errors import OperationFailed
+from envman.fsutil import is_within
 from envman.lifecycle import Action, Op
 from envman.models import EnvRecord
 from envman.registry import Registry
@@ -131,15 +132,7 @@ def _adopted_deletable(record: EnvRecord) -> Path:
     if not (path / "pyvenv.cfg").is_file() or (path / "pyvenv.cfg").is_symlink():
         raise refuse("it holds no pyvenv.cfg")
     project = Path(record.project)
-    if path == project or _inside(project, path) or path == Path(path.anchor) or path == Path.home():
+    if path == project or is_within(project, path) or path == Path(path.anchor) or path == Path.home():
         raise refuse("it is, or contains, the project or a home directory")
     return path
-
-
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        Path(os.path.abspath(path)).relative_to(os.path.abspath(directory))
-    except ValueError:
-        return False
-    return True
 

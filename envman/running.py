@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from envman.errors import OperationFailed, UsageError
+from envman.fsutil import is_within
 from envman.models import EnvRecord
 from envman.store import scripts_dir
 
@@ -49,7 +50,7 @@ def locate(record: EnvRecord, command: str, path: str) -> Located:
         if os.path.islink(named) and not os.path.exists(named):
             interpreter = named
     if interpreter is not None and not os.path.exists(interpreter):
-        if _within(executable, record.path) or _within(interpreter, record.path):
+        if is_within(executable, record.path) or is_within(interpreter, record.path):
             raise _broken(record, f"{command!r} in environment {record.name!r} starts with "
                                   f"{interpreter}, which is gone")
         raise UsageError(f"cannot run {executable}: the interpreter on its #! line, "
@@ -62,10 +63,6 @@ def _broken(record: EnvRecord, what: str) -> OperationFailed:
     return OperationFailed(f"{what}: its base Python is gone",
                            hint=f"rebuild it with `envman recreate {record.name}`")
 
-
-def _within(path: str, directory: str) -> bool:
-    path, directory = os.path.abspath(path), os.path.abspath(directory)
-    return path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _env_argument(executable: str) -> Optional[str]:

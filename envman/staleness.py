@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
 
 from envman.fsutil import sha256_file
 from envman.models import EnvRecord, EnvState
@@ -104,10 +104,26 @@ def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:
     return tuple(changed)
 
 
+def assess_all(store: Store, records: Iterable[EnvRecord], now: datetime,
+               older_than: timedelta) -> List[EnvState]:
+    """`assess` for the records of one listing: they share one search for moved projects
+    (its listings and its budget), made only if some project is missing."""
+    shared: List["Search"] = []
+
+    def search() -> "Search":
+        if not shared:
+            from envman.moves import Search
+
+            shared.append(Search())
+        return shared[0]
+
+    return [assess(store, record, now, older_than, search) for record in records]
+
+
 def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta,
-           search: Optional["Search"] = None) -> EnvState:
+           search: Optional[Callable[[], "Search"]] = None) -> EnvState:
     """The record with its live state: last use, stale reasons, where a missing project
-    moved to (then it is not missing). `search` is shared by the records of one listing.
+    moved to (then it is not missing). `search` gives the search a listing shares.
 
     Plain `os.path` on strings: this runs once per environment on every `ls`.
     """
@@ -116,7 +132,7 @@ def assess(store: Store, record: EnvRecord, now: datetime, older_than: timedelta
     if not os.path.exists(record.project):
         from envman.moves import Search  # only when a project is missing
 
-        moved_to = (search or Search()).find(record)
+        moved_to = (search() if search is not None else Search()).find(record)
         if moved_to is None:
             parent_there = os.path.exists(os.path.dirname(record.project.rstrip(os.sep)) or os.sep)
             reasons.append(PROJECT_MISSING if parent_there else PROJECT_UNREACHABLE)

@@ -328,7 +328,7 @@ def test_the_projects_index_reused_across_saves_is_the_one_made_afresh(tmp_path:
     def fresh() -> bytes:
         registry._seen.clear()
         current = registry._parse(store, store.registry_path.read_bytes())
-        registry._write_projects_index(store, registry._identity(store), current)
+        registry._write_projects_index(store, registry._identity(store), current, current.names())
         return index.read_bytes()
 
     registry.update(store, lambda r: r.with_record(record("a")).with_record(record("b")))
