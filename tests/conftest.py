@@ -16,7 +16,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+from hostenv import is_venv_scripts, outside_venv
+
 REPO = Path(__file__).resolve().parent.parent
+
+# The suite runs as if no venv were active, whatever the caller's shell has activated:
+# every subprocess and every in-process check then sees the same PATH (see hostenv).
+_clean = outside_venv(os.environ)
+for _var in set(os.environ) - set(_clean):
+    del os.environ[_var]
+os.environ.update(_clean)
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
 
 
@@ -70,8 +79,30 @@ def _put_uv_on_path(monkeypatch: pytest.MonkeyPatch) -> str:
         if IN_CI:
             pytest.fail(message + "; CI must run the uv tests")
         pytest.skip(message)
-    monkeypatch.setenv("PATH", os.path.dirname(exe) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("PATH", uv_directory(exe) + os.pathsep + os.environ.get("PATH", ""))
     return exe
+
+
+_UV_LINKS: Dict[str, str] = {}
+
+
+def uv_directory(exe: str) -> str:
+    """A directory to put on PATH for `exe`. uv installed into the venv running the tests
+    lies beside that venv's `python3`, which must not come first on PATH (see hostenv):
+    then a directory holding only a link to it."""
+    directory = os.path.dirname(exe)
+    if not is_venv_scripts(directory):
+        return directory
+    if exe not in _UV_LINKS:
+        import atexit
+        import shutil
+        import tempfile
+
+        links = tempfile.mkdtemp(prefix="envman-test-uv-")
+        atexit.register(shutil.rmtree, links, True)
+        os.symlink(exe, os.path.join(links, "uv"))
+        _UV_LINKS[exe] = links
+    return _UV_LINKS[exe]
 
 
 @pytest.fixture(params=["pip", "uv"])

@@ -161,6 +161,7 @@ def scripts_dir(env: Path) -> str:
     return str(env / "bin")
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("shell", SHELLS)
 def test_activate_switch_and_deactivate(world: World, shell: str) -> None:
     """Enter 'web', see `python` there, leave it from a child shell, switch to 'api' (whose
@@ -302,6 +303,7 @@ def test_bash_snippet_under_strict_mode_with_nothing_set(world: World) -> None:
 # -- the command itself, no shell needed -------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_json_shape(cli, project: Path, home: Path) -> None:
     assert cli("new", "web", "--without-pip", cwd=project).code == 0
     done = cli("activate", "web", "--json")

@@ -69,6 +69,7 @@ ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info
                 "mv", "new", "path", "prune", "recreate", "rm", "run", "shell"]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("words, expected", [
     (["envman", ""], ALL_COMMANDS),
     (["envman", "r"], ["recreate", "rm", "run"]),
@@ -543,6 +544,7 @@ def bash_complete(installed: Dict[str, Path], *words: str, root: Optional[Path] 
     return [line for line in proc.stdout.splitlines() if line]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("words, expected", [
     (("",), ALL_COMMANDS),
     (("r",), ["recreate", "rm", "run"]),
@@ -741,6 +743,7 @@ def test_powershell(installed: Dict[str, Path]) -> None:
     assert proc.stdout.split() == ["proj-a", "proj-b"]
 
 
+@pytest.mark.smoke
 def test_a_real_envman_new_is_completed(cli, tmp_path: Path, installed: Dict[str, Path]) -> None:
     home = tmp_path / "real home"
     project = tmp_path / "Quux"

@@ -104,6 +104,7 @@ FUNCTION_DIALECTS = {
 }
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("shell", list(FUNCTION_DIALECTS))
 def test_the_function_activates_fails_with_3_and_deactivates(place: Place, shell: str) -> None:
     """After the rc line: `envman activate web` with no eval activates, an unknown name

@@ -20,6 +20,7 @@ def ls_json(cli) -> list:
     return json.loads(result.out)
 
 
+@pytest.mark.smoke
 def test_lifecycle_with_two_real_python_versions(cli, project: Path, home: Path) -> None:
     first, second = two_pythons()
     for minor, name in ((first, "alpha"), (second, "beta")):
@@ -53,6 +54,7 @@ def test_lifecycle_with_two_real_python_versions(cli, project: Path, home: Path)
     assert project.is_dir(), "rm never touches the project"
 
 
+@pytest.mark.smoke
 def test_requirements_are_installed_offline(cli, project: Path, requirements, installer: str) -> None:
     req = requirements("tinyapp==1.0")
     result = cli("new", "web", "-r", str(req), "--json", cwd=project)
@@ -99,6 +101,7 @@ def test_options_reach_the_venv(cli, project: Path, home: Path) -> None:
     assert not (home / "envs" / "opt" / "bin" / "pip").exists()
 
 
+@pytest.mark.smoke
 def test_run_passes_exit_status_and_environment(cli, project: Path, home: Path) -> None:
     assert cli("new", "r", "--without-pip", cwd=project).code == 0
     assert cli("run", "r", "--", "python", "-c", "raise SystemExit(7)").code == 7

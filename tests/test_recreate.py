@@ -22,7 +22,7 @@ import pytest
 
 from conftest import (UV_BY_DEFAULT, Result, a_python, assert_clean_error, child_env, entries,
                       envman_cmd, installed_line, linked_python, pyenv_pythons, two_pythons,
-                      uv_executable, writer_once_read)
+                      uv_directory, uv_executable, writer_once_read)
 
 
 def write_requirements(path: Path, wheelhouse: Path, *lines: str) -> None:
@@ -78,7 +78,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Shared
     write_requirements(req, wheelhouse, "tinypkg==1.0")
     installer = "pip"
     if UV_BY_DEFAULT:  # ENVMAN_TEST_UV=1: uv on PATH
-        env["PATH"] = os.path.dirname(uv_executable() or "") + os.pathsep + os.environ.get("PATH", "")
+        env["PATH"] = uv_directory(uv_executable() or "") + os.pathsep + os.environ.get("PATH", "")
         installer = "uv"
     else:
         env["ENVMAN_NO_UV"] = "1"
@@ -89,6 +89,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Shared
     return made
 
 
+@pytest.mark.smoke
 def test_recreate_restores_packages_and_streams_progress(shared: Shared) -> None:
     before = json.loads(shared("info", "web", "--json").out)
     (shared.envs / "web" / "scratch.txt").write_text("gone after a rebuild")
@@ -265,6 +266,7 @@ def test_sigkill_mid_build_then_recreate_puts_it_back(shared: Shared, tmp_path: 
 # -- environments of their own -------------------------------------------------------
 
 
+@pytest.mark.smoke
 def test_broken_environments_repaired_with_their_packages(cli, tmp_path: Path, home: Path,
                                                           wheelhouse: Path, installer: str) -> None:
     """The pinned reinstall (`name==version` read from the old environment), with pip and

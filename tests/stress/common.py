@@ -24,6 +24,8 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from hostenv import outside_venv  # noqa: E402
 MARKER = ".envman-marker.toml"
 CLEAN_EXITS = (0, 1, 2, 3)
 
@@ -55,7 +57,7 @@ class Figures:
 
 
 def child_env(home: Path, config: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    env = dict(os.environ)
+    env = outside_venv(os.environ)
     env["PYTHONPATH"] = str(REPO)
     env["ENVMAN_HOME"] = str(home)
     env["ENVMAN_CONFIG"] = str(config)
