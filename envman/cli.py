@@ -22,7 +22,7 @@ from envman.ages import ago, now, parse_age
 from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, OperationFailed, UsageError
 from envman.inputs import given
-from envman.helpstyle import App
+from envman.helpstyle import App, PlainCommand
 from envman.models import EnvRecord, EnvState
 from envman.store import Store
 
@@ -335,19 +335,40 @@ def path(
     typer.echo(_find(store, name).path)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+class _RunCommand(PlainCommand):
+    """`run -- CMD` with no NAME before the `--`: click would take CMD for NAME, so
+    whether one was given is read from the words before they are parsed."""
+
+    UNNAMED = "envman.run.unnamed"
+
+    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+        if "--" in args:
+            ctx.meta[self.UNNAMED] = all(word.startswith("-") for word in args[: args.index("--")])
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> List[str]:
+        return [self.options_metavar or "[OPTIONS]", "[NAME]", "-- CMD [ARG]..."]
+
+
+@app.command(cls=_RunCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handled
 def run(
-    name: str = typer.Argument(..., metavar="NAME", help="Name, or project path such as '.'."),
-    command: List[str] = typer.Argument(..., metavar="-- CMD [ARG]...", help="The command to run."),
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
+    command: Optional[List[str]] = typer.Argument(None, metavar="-- CMD [ARG]...", help="The command to run."),
 ) -> None:
     """Run one command inside the environment without activating it.
 
-    The command's exit status is envman's.
+    The command's exit status is envman's. With nothing before `--`, the current
+    project's environment.
     """
     from envman import running
     from envman.envs import command_environment, require_directory
 
+    if ctx.meta.get(_RunCommand.UNNAMED) and name is not None:
+        name, command = None, [name, *(command or [])]
+    if not command:
+        raise UsageError("run needs a command: envman run [NAME] -- CMD [ARG]...")
     store = _store()
     record = _find(store, name)
     require_directory(record)

@@ -19,7 +19,7 @@ USAGE: Dict[str, str] = {
     "ls": "envman ls [OPTIONS]",
     "info": "envman info [OPTIONS] [NAME]",
     "path": "envman path [OPTIONS] [NAME]",
-    "run": "envman run [OPTIONS] NAME -- CMD [ARG]...",
+    "run": "envman run [OPTIONS] [NAME] -- CMD [ARG]...",
     "rm": "envman rm [OPTIONS] NAME...",
     "prune": "envman prune [OPTIONS]",
     "adopt": "envman adopt [OPTIONS] PATH",

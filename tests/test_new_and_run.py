@@ -116,6 +116,24 @@ def test_run_passes_exit_status_and_environment(cli, project: Path, home: Path) 
     assert ran.code == 0 and "Python" in ran.out + ran.err
 
 
+def test_run_with_nothing_before_the_dashes_uses_the_current_project(cli, project: Path, home: Path,
+                                                                     tmp_path: Path) -> None:
+    assert cli("new", "r", "--without-pip", cwd=project).code == 0
+    (project / "sub").mkdir()
+    ran = cli("run", "--", "python", "-c", "import sys; print(sys.prefix)", cwd=project / "sub")
+    assert ran.code == 0, ran
+    assert ran.out.strip() == str(home / "envs" / "r")
+    assert cli("run", "--", "python", "-c", "raise SystemExit(5)", cwd=project).code == 5
+    # the first word after `--` is the command even when it names an environment too
+    assert cli("new", "python", "--without-pip", cwd=tmp_path).code == 0
+    ran = cli("run", "--", "python", "-c", "import sys; print(sys.prefix)", cwd=project)
+    assert ran.out.strip() == str(home / "envs" / "r"), ran
+    outside = cli("run", "--", "python", "-V", cwd=tmp_path.parent)
+    assert_clean_error(outside, 3)
+    for args in (("run",), ("run", "--"), ("run", "r")):
+        assert_clean_error(cli(*args, cwd=project), 2)
+
+
 def test_run_errors(cli, project: Path, tmp_path: Path) -> None:
     assert_clean_error(cli("run", "nope", "--", "python"), 3)
     assert cli("new", "r", "--without-pip", cwd=project).code == 0
