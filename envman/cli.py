@@ -151,7 +151,7 @@ def new(
     without_pip: bool = typer.Option(False, "--without-pip", help="Do not install pip into the environment."),
     prompt: Optional[str] = typer.Option(None, "--prompt", metavar="TEXT", help="Prompt prefix when active (default: the name)."),
     as_json: bool = typer.Option(False, "--json", help="Print the new environment as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only warnings and errors: no steps, no installer's progress, no summary."),
     link: bool = typer.Option(False, "--link", help="Also make PROJECT/.venv a link to it (for editors); only where no .venv exists."),
 ) -> None:
     """Create an environment for a project and register it."""
@@ -179,6 +179,8 @@ def new(
             say(f"envman: warning: {exc.message}; the environment was created without the link")
     if as_json:
         _print_json(assess(store, record, now(), config.stale_after).to_json())
+        return
+    if quiet:
         return
     say(f"created {record.name!r} for {_home(record.project)}")
     say(f"  python: {record.python} ({record.python_executable}, from {created.python_source})")
@@ -308,9 +310,9 @@ def info(
         ("last used", f"{state.last_used.isoformat()} ({ago(state.last_used, reference)})"),
         ("status", state.status + "".join(f"\n  {x}: {ADVICE[x]}" for x in state.reasons)),
         ("requirements", ", ".join(q.path for q in r.requirements) or "none recorded"),
-        *([("changed", f"{', '.join(state.requirements_changed)} changed since the last build (or "
-                       f"are gone): `envman recreate {r.name}` installs them as they are now "
-                       "(name the files to use with -r FILE for any that is gone)")]
+        *([("changed", f"{', '.join(state.requirements_changed)}: changed or gone since the last "
+                       f"build; `envman recreate {r.name}` installs the files as they are now "
+                       f"(for a file that is gone, name the ones to use: -r FILE)")]
           if state.requirements_changed else []),
         ("options", " ".join(options) or "none"),
         ("size", f"{human_size(state.size_bytes or 0)} (what deleting it would free)"),
@@ -366,7 +368,8 @@ def run(
     from envman.envs import command_environment, require_directory
 
     if ctx.meta.get(_RunCommand.UNNAMED) and name is not None:
-        name, command = None, [name, *(command or [])]
+        command = [name, *(command or [])]
+        name = None
     if not command:
         raise UsageError("run needs a command: envman run [NAME] -- CMD [ARG]...")
     store = _store()
@@ -425,7 +428,8 @@ def _confirm(yes: bool, question: str, declined: str = "nothing deleted") -> Non
         raise UsageError(f"{question.rstrip('?')}: not without confirmation",
                          hint="pass --yes to go ahead without a terminal")
     if not typer.confirm(question, default=False, err=True):
-        say(declined)
+        # 1, as for anything not done: `envman rm x && ...` must not go on as if x were gone.
+        say(f"envman: {declined}")
         raise typer.Exit(1)
 
 
@@ -586,7 +590,7 @@ def recreate(
     requirement: Optional[List[Path]] = typer.Option(None, "--requirement", "-r", metavar="FILE", help="Requirements file to install instead of the recorded ones (recorded); repeatable."),
     every: bool = typer.Option(False, "--all", help="Rebuild every environment."),
     broken: bool = typer.Option(False, "--broken", help="With --all: only those whose base Python is gone."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only warnings and errors: no steps, no installer's progress, no summary."),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --all: do not ask for confirmation."),
 ) -> None:
     """Rebuild an environment from scratch: recorded Python version, options and requirements.
@@ -612,12 +616,14 @@ def recreate(
     options = rebuilding.RecreateOptions(python=python, quiet=quiet, uv=uv.locate(_config()),
                                          requirements=requirement if requirement else None)
     if name is not None:
-        _recreated_lines(rebuilding.recreate(store, _find(store, name), options, _finder(store),
-                                             progress=_progress(quiet)))
+        record = _find(store, name)
+        done = rebuilding.recreate(store, record, options, _finder(store), progress=_progress(quiet))
+        _recreate_summary(rebuilding.Outcome(record, done=done), quiet)
         return
     _confirm_rebuild(store, broken, yes)
-    outcomes = rebuilding.recreate_all(store, options, broken, _recreate_summary, _finder(store),
-                                       progress=_progress(quiet))
+    outcomes = rebuilding.recreate_all(store, options, broken,
+                                       functools.partial(_recreate_summary, quiet=quiet),
+                                       _finder(store), progress=_progress(quiet))
     failed = [o for o in outcomes if o.error is not None]
     rebuilt = sum(o.done is not None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)
@@ -645,8 +651,6 @@ def _confirm_rebuild(store: Store, broken: bool, yes: bool) -> None:
 
 def _recreated_lines(done: "Recreated") -> None:
     r = done.record
-    if done.restored:
-        say(f"put back {r.name!r} from an interrupted rebuild first")
     say(f"recreated {r.name!r} with Python {r.python} ({r.python_executable}, {done.python_source})")
     if r.requirements:
         say(f"  installed: {', '.join(q.path for q in r.requirements)}")
@@ -654,11 +658,29 @@ def _recreated_lines(done: "Recreated") -> None:
         say(f"  reinstalled from the old environment: {' '.join(done.reinstalled)}")
     if done.not_reinstalled:
         say(f"  not reinstalled (made --without-pip): {' '.join(done.not_reinstalled)}")
+    for change in done.seeded:
+        if change.put_back:
+            say(f"  put back: {change.name} {change.old} (the new venv came with {change.new})")
+        elif change.failed is None:
+            say(f"  changed: {change.name} {change.old} -> {change.new} (what the new venv came with)")
 
 
-def _recreate_summary(outcome: "Outcome") -> None:
+def _recreate_notices(done: "Recreated") -> None:
+    """What a rebuild repaired first or could not keep as it was: said even with --quiet."""
+    if done.restored:
+        say(f"envman: put back {done.record.name!r} from an interrupted rebuild first")
+    for c in done.seeded:
+        if c.failed is not None:
+            say(f"envman: warning: {done.record.name!r} had {c.name} {c.old}, which could not be "
+                f"put back ({c.failed}); it now has {c.new}: `envman run {done.record.name} -- "
+                f"python -m pip install {c.name}=={c.old}` where an index has it")
+
+
+def _recreate_summary(outcome: "Outcome", quiet: bool = False) -> None:
     if outcome.done is not None:
-        _recreated_lines(outcome.done)
+        _recreate_notices(outcome.done)
+        if not quiet:
+            _recreated_lines(outcome.done)
     elif outcome.error is not None:
         say(f"failed {outcome.record.name!r}: {outcome.error.message}")
         if outcome.error.hint:
@@ -783,7 +805,7 @@ def move_command(
     name: str = typer.Argument(..., metavar="NAME", help="Name or project path of the environment."),
     new_name: Optional[str] = typer.Argument(None, metavar="NEWNAME", help="Rename it to NEWNAME (a rebuild: see above)."),
     project: Optional[str] = typer.Option(None, "--project", "-p", metavar="DIR", help="The project's new directory: only the record changes."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not show the steps or the installer's progress."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show only warnings and errors: no steps, no installer's progress, no summary."),
 ) -> None:
     """Point an environment at its project's new place, or rename it.
 
@@ -815,6 +837,8 @@ def move_command(
     assert new_name is not None
     done = renaming.rename(store, record, new_name, quiet=quiet, finder=_finder(store),
                            uv_exe=uv.locate(_config()), progress=_progress(quiet))
+    if quiet:
+        return
     r = done.record
     if not done.rebuilt:
         say(f"renamed {record.name!r} to {r.name!r} (adopted: only its record changed; {_home(r.path)})")

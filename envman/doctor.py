@@ -191,7 +191,9 @@ def _unreadable_registry(store: Store, error: RegistryError) -> Finding:
         return (f"rebuilt the registry from {len(records)} environment marker(s){kept}; "
                 "adopted environments must be adopted again")
 
-    return Finding("registry-unreadable", str(store.registry_path), error.message, rebuild)
+    where = f"{store.registry_path}: "
+    detail = error.message[len(where):] if error.message.startswith(where) else error.message
+    return Finding("registry-unreadable", str(store.registry_path), detail, rebuild)
 
 
 def _check_records(store: Store, current: List[EnvRecord]) -> List[Finding]:

@@ -28,6 +28,16 @@ class RegistryError(EnvmanError):
     exit_code = 1
 
 
+class UnreadableRegistry(RegistryError):
+    """The registry file exists but does not hold a registry envman can trust."""
+
+    HINT = ("fix it by hand, or run `envman doctor --fix`: it keeps the file aside and "
+            "rebuilds the registry from the store's markers")
+
+    def __init__(self, message: str, hint: Optional[str] = HINT) -> None:
+        super().__init__(message, hint)
+
+
 class UsageError(EnvmanError):
     """Bad input: an invalid name, a missing file, no matching interpreter (status 2)."""
 

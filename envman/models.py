@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from envman.errors import RegistryError, UsageError
+from envman.errors import RegistryError, UnreadableRegistry, UsageError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 NAME_MAX = 64
@@ -142,7 +142,7 @@ class EnvRecord:
         """Build a record from stored data, naming `where` (the file) in any complaint."""
 
         def bad(what: str) -> RegistryError:
-            return RegistryError(f"{where}: environment {name!r}: {what}")
+            return UnreadableRegistry(f"{where}: environment {name!r}: {what}")
 
         def text(key: str) -> str:
             value = data.get(key)

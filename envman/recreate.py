@@ -46,6 +46,19 @@ class Recreated:
     reinstalled: Tuple[str, ...] = ()  # `name==version` pins read from the old environment
     not_reinstalled: Tuple[str, ...] = ()  # distributions a --without-pip environment cannot get back
     restored: bool = False  # an interrupted rebuild's backup was put back first
+    seeded: Tuple["SeededChange", ...] = ()  # pip & co. whose version the fresh venv changed
+
+
+@dataclass(frozen=True)
+class SeededChange:
+    """A distribution the fresh venv brings itself (pip, setuptools) at another version than
+    the old environment had: put back when the old one was newer (the person upgraded it)."""
+
+    name: str
+    old: str
+    new: str
+    put_back: bool  # the old version is installed again
+    failed: Optional[str] = None  # why putting it back failed (the fresh venv's version stays)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
     interpreter, source = choose_interpreter(finder, record, options.python)
     progress(f"rebuilding {record.name!r} with Python {interpreter.version} "
              f"({interpreter.executable}, {source})")
-    old_dists = distributions(env_dir) if not reqs and found.kind is Kind.READY else []
+    old_dists = distributions(env_dir) if found.kind is Kind.READY else []
     moment = now()
     new = record.with_changes(
         id=uuid.uuid4().hex,
@@ -103,12 +116,14 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
     )
     pins: List[str] = []
     lost: List[str] = []
+    seeded: List[SeededChange] = []
 
     installer = "uv pip" if options.uv else "pip"
 
     def steps() -> None:
         make_venv(store, new, interpreter, options.uv, progress)
-        pinned, left_out = _snapshot(new, old_dists)
+        seeded.extend(_put_back_seeded(new, old_dists, options, progress))
+        pinned, left_out = _snapshot(new, [] if reqs else old_dists)
         pins.extend(pinned)
         lost.extend(left_out)
         if reqs:
@@ -126,7 +141,7 @@ def recreate(store: Store, record: EnvRecord, options: RecreateOptions,
         store.used_stamp(record.id).unlink()
     except OSError:
         pass
-    return Recreated(record, new, source, tuple(pins), tuple(lost), restored)
+    return Recreated(record, new, source, tuple(pins), tuple(lost), restored, tuple(seeded))
 
 
 def _restore_pending(store: Store, record: EnvRecord) -> bool:
@@ -249,6 +264,41 @@ def _snapshot(new: EnvRecord, old: Sequence[Distribution]) -> Tuple[List[str], L
     if new.without_pip:
         return [], [f"{d.name}=={d.version}" for d in wanted]
     return [arg for d in wanted for arg in d.install_args()], []
+
+
+def _put_back_seeded(new: EnvRecord, old: Sequence[Distribution], options: RecreateOptions,
+                     progress: Progress) -> List[SeededChange]:
+    """Compare what the fresh venv seeded with what the old environment had; install the
+    old version again where it was newer, so a rebuild never downgrades the pip someone
+    upgraded. Where that install fails (no index, say), the fresh venv's version stays
+    and the summary says so: the rebuild itself does not fail for it."""
+    from packaging.version import InvalidVersion, Version
+
+    if new.without_pip:
+        return []
+    before = {d.key: d for d in old}
+    changes = []
+    for dist in distributions(Path(new.path)):
+        had = before.get(dist.key)
+        if had is None or had.version == dist.version:
+            continue
+        try:
+            newer = Version(had.version) > Version(dist.version)
+        except InvalidVersion:
+            newer = False
+        if not newer:
+            changes.append(SeededChange(dist.name, had.version, dist.version, put_back=False))
+            continue
+        pin = f"{dist.name}=={had.version}"
+        progress(f"putting back {pin} (the new venv came with {dist.version})")
+        try:
+            install(new, [pin], options.quiet, what=f"putting back {pin}", uv_exe=options.uv)
+        except OperationFailed as exc:
+            changes.append(SeededChange(dist.name, had.version, dist.version, put_back=False,
+                                        failed=exc.message))
+            continue
+        changes.append(SeededChange(dist.name, had.version, dist.version, put_back=True))
+    return changes
 
 
 def _reinstall(new: EnvRecord, pins: Sequence[str], quiet: bool, uv_exe: Optional[str] = None) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from envman.ages import now
-from envman.errors import RegistryError
+from envman.errors import RegistryError, UnreadableRegistry
 from envman.fsutil import tomllib, write_atomic
 from envman.models import EnvRecord
 from envman.store import Store
@@ -197,7 +197,7 @@ def _iso(value: Any) -> str:
 def _from_document(doc: Mapping[str, Any], where: str) -> Registry:
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise RegistryError(f"{where}: 'schema_version' is missing or not a whole number")
+        raise UnreadableRegistry(f"{where}: 'schema_version' is missing or not a whole number")
     if version > SCHEMA_VERSION:
         raise RegistryError(
             f"{where}: schema version {version} is newer than this envman understands "
@@ -207,16 +207,16 @@ def _from_document(doc: Mapping[str, Any], where: str) -> Registry:
     data = dict(doc)
     while version < SCHEMA_VERSION:
         if version not in _MIGRATIONS:
-            raise RegistryError(f"{where}: no upgrade from schema version {version}")
+            raise UnreadableRegistry(f"{where}: no upgrade from schema version {version}")
         data = _MIGRATIONS[version](data)
         version += 1
     raw = data.get("envs", {})
     if not isinstance(raw, dict):
-        raise RegistryError(f"{where}: 'envs' must be a table")
+        raise UnreadableRegistry(f"{where}: 'envs' must be a table")
     envs: Dict[str, EnvRecord] = {}
     for name, item in raw.items():
         if not isinstance(item, dict):
-            raise RegistryError(f"{where}: environment {name!r} must be a table")
+            raise UnreadableRegistry(f"{where}: environment {name!r} must be a table")
         envs[name] = EnvRecord.from_dict(name, item, where)
     return Registry(envs)
 
@@ -247,9 +247,8 @@ def _parse(store: Store, raw: bytes) -> Registry:
     try:
         doc = tomllib().loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib().TOMLDecodeError) as exc:
-        raise RegistryError(
+        raise UnreadableRegistry(
             f"{where}: cannot parse the registry: {exc}",
-            hint="envman will not overwrite it; fix it by hand or move it aside",
         ) from None
     return _from_document(doc, where)
 

@@ -56,3 +56,41 @@ def test_activation_code_on_a_terminal_says_how_to_run_it(cli, project: Path) ->
     piped = cli("activate", "web", "--shell", "bash")
     assert piped.code == 0 and "hint:" not in piped.err, piped
     assert json.loads(cli("activate", "web", "--json").out)["set"]["VIRTUAL_ENV"].endswith("web")
+
+
+def test_declining_rm_at_the_terminal_deletes_nothing_and_exits_1(cli, project: Path, home: Path) -> None:
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    code, seen = on_terminal(["rm", "web"], "n")
+    assert code == 1 and "envman: nothing deleted" in seen, seen
+    assert (home / "envs" / "web").is_dir()
+
+
+def test_quiet_new_prints_nothing_on_success(cli, project: Path) -> None:
+    made = cli("new", "web", "--without-pip", "-q", cwd=project)
+    assert made.code == 0 and made.err == "" and made.out == "", made
+    told = cli("new", "api", "--without-pip", cwd=project)
+    assert "created 'api'" in told.err, told
+
+
+def test_an_unreadable_registry_names_the_repair(cli, project: Path, home: Path) -> None:
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    (home / "registry.toml").write_text("garbage[\n")
+    listed = cli("ls")
+    assert_clean_error(listed, 1)
+    assert "hint:" in listed.err and "envman doctor --fix" in listed.err, listed
+    found = cli("doctor")
+    path = str(home / "registry.toml")
+    assert f"registry-unreadable: {path}: cannot parse" in found.out + found.err, found
+    assert (found.out + found.err).count(path) == 1, "the path is said once"
+    assert cli("doctor", "--fix").code == 0
+    assert [e["name"] for e in json.loads(cli("ls", "--json").out)] == ["web"]
+
+
+def test_info_says_which_requirement_files_changed_in_one_sentence(cli, project: Path, home: Path,
+                                                                   requirements) -> None:
+    req = requirements("tinypkg==1.0")
+    assert cli("new", "web", "-r", str(req), "-q", cwd=project).code == 0
+    req.write_text(req.read_text() + "tinydep==0.1\n")
+    shown = cli("info", "web").out
+    line = next(line for line in shown.splitlines() if "changed or gone" in line)
+    assert "requirements.txt: changed or gone since the last build; `envman recreate web`" in line, shown

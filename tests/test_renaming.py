@@ -30,7 +30,7 @@ def test_rename_keeps_packages_and_the_link_follows(cli, tmp_path: Path, home: P
     assert editor.returncode == 0, editor.stderr
     before = json.loads(cli("info", "web", "--json").out)
 
-    renamed = cli("mv", "web", "site", "--quiet", env={"PIP_FIND_LINKS": str(wheelhouse)})
+    renamed = cli("mv", "web", "site", env={"PIP_FIND_LINKS": str(wheelhouse)})
     assert renamed.code == 0, renamed
     assert "tinyapp==1.0" in renamed.err and "now links to it" in renamed.err
     assert entries(home / "envs") == ["site"]
