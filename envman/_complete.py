@@ -313,6 +313,9 @@ def importable_registry() -> None:
         sys.path.insert(0, package_parent)
     try:
         import envman.registry  # noqa: F401
+        from envman.fsutil import tomllib
+
+        tomllib()  # the registry imports its TOML reader only to parse: try it now
     except ImportError:  # Python < 3.11 reads TOML with tomli, from site-packages
         import site
 
