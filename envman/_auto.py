@@ -243,7 +243,10 @@ def _bounded(seconds: int) -> Callable[[], None]:
     def expired(signum: int, frame: object) -> None:
         raise TooSlow(f"gave up after {seconds} s (is a file system hanging?)")
 
-    before = _signal.signal(_signal.SIGALRM, expired)
+    try:
+        before = _signal.signal(_signal.SIGALRM, expired)
+    except ValueError:  # not the main thread (an in-process caller): no bound
+        return lambda: None
     _signal.alarm(seconds)
 
     def cancel() -> None:

@@ -321,3 +321,18 @@ def test_several_environments_note_is_prefixed_and_said_once_per_shell(cli, home
     assert err.count("has 2 environments") == 1, err
     assert f"envman: {project} has 2 environments; using '" in err, err
     assert f"VE={home / 'envs'}/" in done.stdout.decode(), done
+
+
+def test_one_activation_on_cd_is_bounded_in_time() -> None:
+    """What no O_NONBLOCK helps with (a hung network mount) still ends: SIGALRM, then one line."""
+    out = in_child("""
+import time
+from envman import _auto
+_auto.TIME_LIMIT = 1
+real = _auto.read_index
+_auto.read_index = lambda root, cache: time.sleep(30)  # a read that never returns
+started = time.monotonic()
+_auto.main(["1", "bash", "/nonexistent", "/nonexistent", "", ""])
+print(round(time.monotonic() - started))
+""", timeout=20)
+    assert out.split() == ["1"], out
