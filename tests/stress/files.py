@@ -50,6 +50,9 @@ TARGETS: Tuple[Tuple[str, str, bool, bool], ...] = (
     ("image manifest", "home/cache/pip-images/*/manifest.json", False, True),
 )
 QUICK_TARGETS = ("registry", "projects index", "pyvenv.cfg", "config")
+# What `new base` needs for a target to be read at all: pyvenv.cfg is read only where the
+# interpreter is a copy (a link answers with a stat).
+BASE_OPTIONS: Dict[str, Tuple[str, ...]] = {"pyvenv.cfg": ("--copies",)}
 
 
 def _limits() -> None:
@@ -114,7 +117,7 @@ def trial(ws: Workspace, fig: Figures, label: str, relative: str, cache: bool, p
     root = ws.root(f"files-{label}-{kind}")
     try:
         made = root.run("new", "base", "--project", str(root.project), "-q",
-                        *([] if pip else ["--without-pip"]))
+                        *([] if pip else ["--without-pip"]), *BASE_OPTIONS.get(label, ()))
         if made.returncode != 0:
             fig.add(f"{label}/{kind}", f"set-up `new base` failed: {one_line(made.stderr)}", "")
             return
