@@ -336,3 +336,29 @@ _auto.main(["1", "bash", "/nonexistent", "/nonexistent", "", ""])
 print(round(time.monotonic() - started))
 """, timeout=20)
     assert out.split() == ["1"], out
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_several_environments_note_once_per_shell_in_zsh_and_fish(cli, home: Path, tmp_path: Path,
+                                                                  shell: str) -> None:
+    from shellkit import run_script
+
+    need_shell(shell)
+    project = tmp_path / "p"
+    new(cli, "one", project)
+    new(cli, "two", project)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "envman").write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m envman \"$@\"\n")
+    (bindir / "envman").chmod(0o755)
+    q = shlex.quote
+    init = 'eval "$(envman init zsh --auto)"' if shell == "zsh" else "envman init fish --auto | source"
+    script = "\n".join([init, f"cd {q(str(project))}", f"cd {q(str(tmp_path))}", f"cd {q(str(project))}",
+                        'echo "VE=$VIRTUAL_ENV"']) + "\n"
+    env = shell_environ(drop=("VIRTUAL_ENV", "ENV", "ZDOTDIR"))
+    env.update(ENVMAN_HOME=str(home), PYTHONPATH=str(REPO), HOME=str(tmp_path),
+               PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    done = run_script(shell, script, tmp_path / f"s.{shell}", env, cwd=tmp_path)
+    err = done.stderr.decode(errors="replace")
+    assert err.count(f"envman: {project} has 2 environments; using '") == 1, err
+    assert f"VE={home / 'envs'}/" in done.stdout.decode(), (done.stdout, err)
