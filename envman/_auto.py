@@ -221,7 +221,7 @@ def decide(shell: Shell, family: str, environ: Mapping[str, str], auto: str,
     code = shell.activate(Changes(target), environ)  # type: ignore[arg-type]  # Changes: see its docstring
     code = code.rstrip("\n") + joiner + mark.format(shell.quote(target.path))
     if note and not noted:
-        code += joiner + _MARKS[family][0].replace(MARK, NOTED).format("1")
+        code += joiner + mark.replace(MARK, NOTED).format("1")
     return code + "\n", notes, target
 
 

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, Optional
 
-# envman.store.SCRIPTS and PYTHON, which this module cannot import (tests/test_init.py checks).
+# envman.store.SCRIPTS and PYTHON, which this module cannot import (tests/test_reading.py checks).
 SCRIPTS = "Scripts" if os.name == "nt" else "bin"
 PYTHON = "python.exe" if os.name == "nt" else "python"
 

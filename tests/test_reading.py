@@ -362,3 +362,9 @@ def test_several_environments_note_once_per_shell_in_zsh_and_fish(cli, home: Pat
     err = done.stderr.decode(errors="replace")
     assert err.count(f"envman: {project} has 2 environments; using '") == 1, err
     assert f"VE={home / 'envs'}/" in done.stdout.decode(), (done.stdout, err)
+
+
+def test_the_cheap_modules_agree_with_envman() -> None:
+    from envman import basepython, store
+
+    assert (basepython.SCRIPTS, basepython.PYTHON) == (store.SCRIPTS, store.PYTHON)
