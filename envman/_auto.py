@@ -25,11 +25,16 @@ The rules (SPEC: `init --auto`):
 Usage (the protocol between the hook and this module; `1` is its version):
 
     python -I -S -c 'import sys; sys.path[:0] = sys.argv[1:2]; from envman._auto
-        import main; main(sys.argv[2:])' PARENT 1 SHELL ROOT_DEFAULT CACHE_DEFAULT AUTO
+        import main; main(sys.argv[2:])' PARENT 1 SHELL ROOT_DEFAULT CACHE_DEFAULT AUTO [NOTED]
 
 PARENT, ROOT_DEFAULT and CACHE_DEFAULT as for `_complete`; AUTO is the value of
-`_ENVMAN_AUTO` (the `VIRTUAL_ENV` the hook set), empty if none. Output: code for SHELL
+`_ENVMAN_AUTO` (the `VIRTUAL_ENV` the hook set), empty if none; NOTED that of
+`_ENVMAN_AUTO_NOTED` (left out by hooks older than it). Output: code for SHELL
 to evaluate, possibly nothing; messages for the person on stderr.
+
+Nothing it reads can block (every file through `envman.fsutil.read_regular`), and the
+whole run is bounded in time all the same (`TIME_LIMIT`): a hung file system must not
+leave a process behind for every prompt of a shell that is long gone.
 """
 
 from __future__ import annotations
@@ -38,15 +43,19 @@ import os
 import sys
 
 from envman._complete import importable_registry, locations
+from envman.fsutil import REGISTRY_MAX, read_regular
 from envman.shells import ACTIVATION_VARIABLES, HIDDEN_VARIABLES, SCRIPTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
     from envman.shells import Shell
 
 PROTOCOL = "1"
+# Seconds one directory change may take at most, the slow path included (~0.1 s at
+# 5,000 environments): then it gives up with one line, and the shell goes on.
+TIME_LIMIT = 10
 # Must equal envman.registry.PROJECTS_INDEX_NAME and the order of its
 # PROJECTS_INDEX_FIELDS; this module cannot import it (tests/test_init.py checks).
 PROJECTS_INDEX_NAME = "registry-projects.txt"
@@ -55,6 +64,9 @@ FIELDS = 6
 USED_DIR = "used"
 # The shell variable holding the VIRTUAL_ENV the hook activated (never exported).
 MARK = "_ENVMAN_AUTO"
+# Set (never exported) once the hook said which of a project's several environments it
+# chose: that is said once per shell, not at every entry into the project.
+NOTED = "_ENVMAN_AUTO_NOTED"
 # How each shell sets and clears MARK. csh joins the lines of what it evaluates, so
 # everything for it is `;`-separated (see envman/shells/csh.py).
 _MARKS: Dict[str, Tuple[str, str]] = {
@@ -90,23 +102,25 @@ class Changes:
 
 
 def read_index(root: str, cache: str) -> Optional[List[Entry]]:
-    """Every entry, or None when the index is missing or not made from this registry."""
+    """Every entry, or None when the index is missing, not made from this registry, or
+    damaged in any way (then the slow path reads the registry and writes it afresh)."""
     try:
         st = os.stat(os.path.join(root, "registry.toml"))
     except FileNotFoundError:
         return []  # nothing registered yet
     identity = f"{st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
     try:
-        with open(os.path.join(cache, PROJECTS_INDEX_NAME), encoding="utf-8") as handle:
-            if handle.readline() != identity:
-                return None
-            fields = handle.read().split("\0")
+        # Never blocks, never unbounded: a FIFO or /dev/zero here is just a damaged index.
+        raw = read_regular(os.path.join(cache, PROJECTS_INDEX_NAME), REGISTRY_MAX)
+        text = raw.decode("utf-8")
+        if not text.startswith(identity):
+            return None
+        fields = text[len(identity):].split("\0")
+        if fields.pop() or len(fields) % FIELDS:  # after the last NUL: nothing
+            return None
+        return [_entry(fields[i:i + FIELDS]) for i in range(0, len(fields), FIELDS)]
     except (OSError, ValueError):
         return None
-    fields.pop()  # what follows the last NUL: nothing
-    if len(fields) % FIELDS:
-        return None
-    return [_entry(fields[i:i + FIELDS]) for i in range(0, len(fields), FIELDS)]
 
 
 def entries_through_envman(root: str, cache: str) -> List[Entry]:
@@ -150,8 +164,8 @@ def project_entry(entries: Sequence[Entry], cwd: str, root: str) -> Tuple[Option
             return matches[0], ""
         chosen = max(matches, key=lambda e: _last_used(root, e))
         others = ", ".join(e.name for e in matches if e is not chosen)
-        return chosen, (f"{directory} has {len(matches)} environments; using {chosen.name!r}, "
-                        f"the most recently used (others: {others})")
+        return chosen, (f"envman: {directory} has {len(matches)} environments; using "
+                        f"{chosen.name!r}, the most recently used (others: {others})")
     return None, ""
 
 
@@ -176,8 +190,10 @@ def touch_used(root: str, entry: Entry) -> None:
 
 
 def decide(shell: Shell, family: str, environ: Mapping[str, str], auto: str,
-           entries: Sequence[Entry], cwd: str, root: str) -> Tuple[str, List[str], Optional[Entry]]:
-    """The code to run, the lines for the person, and the entry activated (if any)."""
+           entries: Sequence[Entry], cwd: str, root: str,
+           noted: bool = False) -> Tuple[str, List[str], Optional[Entry]]:
+    """The code to run, the lines for the person, and the entry activated (if any).
+    `noted`: the choice among a project's several environments was said in this shell."""
     mark, unmark = _MARKS[family]
     active = environ.get("VIRTUAL_ENV", "")
     joiner = "; " if family == "csh" else "\n"
@@ -187,7 +203,7 @@ def decide(shell: Shell, family: str, environ: Mapping[str, str], auto: str,
     if not active:
         auto = ""  # left by hand (`deactivate`): nothing of the hook's is active
     target, note = project_entry(entries, cwd, root)
-    notes = [note] if note else []
+    notes = [note] if note and not noted else []
     if target is not None and not os.path.isdir(target.path):
         notes.append(f"envman: the environment {target.name!r} of {target.project} is gone: "
                      f"`envman recreate {target.name}` rebuilds it")
@@ -198,12 +214,51 @@ def decide(shell: Shell, family: str, environ: Mapping[str, str], auto: str,
         return "", notes, None
     if target.path == auto:
         return "", [], None  # still inside the project it activated
+    from envman.basepython import base_python_present, broken_warning
+
+    if not base_python_present(target.path):  # activated all the same, as `envman activate` does
+        notes.append(broken_warning(target.name))
     code = shell.activate(Changes(target), environ)  # type: ignore[arg-type]  # Changes: see its docstring
-    return code.rstrip("\n") + joiner + mark.format(shell.quote(target.path)) + "\n", notes, target
+    code = code.rstrip("\n") + joiner + mark.format(shell.quote(target.path))
+    if note and not noted:
+        code += joiner + mark.replace(MARK, NOTED).format("1")
+    return code + "\n", notes, target
+
+
+class TooSlow(Exception):
+    """The run took longer than TIME_LIMIT."""
+
+
+def _bounded(seconds: int) -> Callable[[], None]:
+    """Raise TooSlow in this process after `seconds` (SIGALRM); returns what cancels it.
+    `_signal`, not `signal`: the latter imports `enum`, which costs as much as the rest
+    of this module."""
+    try:
+        import _signal  # type: ignore[import-not-found]
+    except ImportError:
+        return lambda: None
+    if not hasattr(_signal, "alarm"):
+        return lambda: None
+
+    def expired(signum: int, frame: object) -> None:
+        raise TooSlow(f"gave up after {seconds} s (is a file system hanging?)")
+
+    try:
+        before = _signal.signal(_signal.SIGALRM, expired)
+    except ValueError:  # not the main thread (an in-process caller): no bound
+        return lambda: None
+    _signal.alarm(seconds)
+
+    def cancel() -> None:
+        _signal.alarm(0)
+        _signal.signal(_signal.SIGALRM, before)
+
+    return cancel
 
 
 def main(argv: Sequence[str]) -> int:
     """Print the code for the shell; on any failure one line on stderr, and no code."""
+    cancel = _bounded(TIME_LIMIT)
     try:
         if len(argv) < 5 or argv[0] != PROTOCOL:
             sys.stderr.write("envman: the --auto hook does not match this envman: "
@@ -212,13 +267,15 @@ def main(argv: Sequence[str]) -> int:
         from envman import shells
 
         name, root_default, cache_default, auto = argv[1], argv[2], argv[3], argv[4]
+        noted = len(argv) > 5 and argv[5] != ""  # a hook from before NOTED passes no such word
         shell = shells.for_name(name)
         family = shells.NAMES[shells.normalise(name)][0]
         root, cache = locations(root_default, cache_default)
         entries = read_index(root, cache)
         if entries is None:
             entries = entries_through_envman(root, cache)
-        code, notes, activated = decide(shell, family, os.environ, auto, entries, os.getcwd(), root)
+        code, notes, activated = decide(shell, family, os.environ, auto, entries, os.getcwd(), root,
+                                        noted)
         if activated is not None:
             touch_used(root, activated)
         for note in notes:
@@ -227,7 +284,10 @@ def main(argv: Sequence[str]) -> int:
     except Exception as exc:
         if os.environ.get("ENVMAN_DEBUG") == "1":
             raise
-        sys.stderr.write(f"envman: error: activation on cd failed: {type(exc).__name__}: {exc}\n")
+        detail = exc if isinstance(exc, TooSlow) else f"{type(exc).__name__}: {exc}"
+        sys.stderr.write(f"envman: error: activation on cd failed: {detail}\n")
+    finally:
+        cancel()
     return 0
 
 

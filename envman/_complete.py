@@ -298,9 +298,12 @@ def registered_names(root: str, cache: str) -> List[str]:
         return []  # unreadable: no candidates, and no traceback in the middle of a line
     identity = f"{st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
     try:
-        with open(os.path.join(cache, NAMES_INDEX_NAME), encoding="utf-8") as handle:
-            if handle.readline() == identity:
-                return handle.read().split()
+        from envman.fsutil import REGISTRY_MAX, read_regular
+
+        # Never blocks, never unbounded: a FIFO or /dev/zero here is just a stale index.
+        text = read_regular(os.path.join(cache, NAMES_INDEX_NAME), REGISTRY_MAX).decode("utf-8")
+        if text.startswith(identity):
+            return text[len(identity):].split()
     except (OSError, ValueError):
         pass
     return _names_through_envman(root, cache)

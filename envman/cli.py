@@ -119,7 +119,7 @@ def _find(store: Store, ref: Optional[str]) -> EnvRecord:
 
     found = lookup.find(store, registry.load(store), ref)
     if found.note:
-        say(found.note)
+        say(f"envman: {found.note}")
     if found.moved_to is not None:
         from envman import moves
 
@@ -703,7 +703,7 @@ def activate(
     """
     from envman import shells
     from envman.envs import activation, require_directory
-    from envman.staleness import base_python_present
+    from envman.basepython import base_python_present, broken_warning
 
     found = None
     if as_json:
@@ -717,8 +717,7 @@ def activate(
     record = _find(store, name)
     require_directory(record)
     if not base_python_present(record.path):
-        say(f"envman: warning: {record.name!r} is broken: its base Python is gone; "
-            f"`envman recreate {record.name}` rebuilds it")
+        say(broken_warning(record.name))
     changes = activation(record)
     text = None if chosen is None else chosen.activate(changes, os.environ)  # may refuse: before the stamp
     store.touch_used(record)

@@ -44,8 +44,9 @@ def load_config(path: Path) -> Config:
         return Config()
     try:
         doc: Dict[str, Any] = reader.loads(raw.decode("utf-8"))
-    except (reader.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot parse the config file: {exc}") from None
+    except (reader.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        detail = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise UsageError(f"{path}: cannot parse the config file: {detail}") from None
 
     unknown = sorted(set(doc) - KEYS)
     if unknown:

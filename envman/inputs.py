@@ -8,7 +8,6 @@ an operation.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Optional
 
@@ -55,31 +54,13 @@ def check_path(path: str, what: str) -> str:
 
 def read_small_file(path: Path, what: str, limit: int = SMALL_FILE_MAX) -> Optional[bytes]:
     """The bytes of a small regular file, None if it does not exist; anything else
-    (a directory, a FIFO, a device such as /dev/zero, a huge file) is refused."""
+    (a directory, a FIFO, a device such as /dev/zero, a huge file) is refused. A link is
+    followed (a config kept in a dotfiles repository), to a regular file only."""
+    from envman.fsutil import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_regular(path, limit, follow=True)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{what} {path} is not a regular file")
-        if st.st_size > limit:
-            raise UsageError(f"{what} {path} is larger than {limit // 1024} KiB")
-        chunks = []
-        total = 0
-        while total <= limit:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise UsageError(f"{what} {path} is larger than {limit // 1024} KiB")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)

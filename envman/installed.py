@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 
 from packaging.utils import canonicalize_name
 
+from envman.fsutil import CACHE_MAX, read_regular
+
 
 @dataclass(frozen=True)
 class Distribution:
@@ -83,11 +85,11 @@ def unowned(env_dir: Path) -> List[str]:
             if entry.name.endswith(".dist-info"):
                 owned.add(entry.name)
                 try:
-                    with open(entry / "RECORD", encoding="utf-8", errors="replace") as handle:
-                        for line in handle:
-                            first = line.split(",", 1)[0].replace("\\", "/").split("/", 1)[0]
-                            if first and first != "..":
-                                owned.add(first)
+                    text = read_regular(entry / "RECORD", CACHE_MAX, follow=True).decode("utf-8", "replace")
+                    for line in text.splitlines():
+                        first = line.split(",", 1)[0].replace("\\", "/").split("/", 1)[0]
+                        if first and first != "..":
+                            owned.add(first)
                 except OSError:
                     pass
         found += [entry.name for entry in entries if entry.name not in owned]
@@ -97,23 +99,22 @@ def unowned(env_dir: Path) -> List[str]:
 def _read(dist_info: Path) -> Optional[Distribution]:
     fields: Dict[str, str] = {}
     try:
-        with open(dist_info / "METADATA", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    break  # the headers end at the first blank line; the body may be long
-                key, sep, value = line.partition(":")
-                if sep and key in ("Name", "Version") and key not in fields:
-                    fields[key] = value.strip()
+        text = read_regular(dist_info / "METADATA", CACHE_MAX, follow=True).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if not line.strip():
+                break  # the headers end at the first blank line; the body may be long
+            key, sep, value = line.partition(":")
+            if sep and key in ("Name", "Version") and key not in fields:
+                fields[key] = value.strip()
     except OSError:
         return None
     if not fields.get("Name") or not fields.get("Version"):
         return None
     direct_url = None
     try:
-        with open(dist_info / "direct_url.json", encoding="utf-8") as handle:
-            loaded = json.load(handle)
+        loaded = json.loads(read_regular(dist_info / "direct_url.json", CACHE_MAX, follow=True))
         if isinstance(loaded, dict):
             direct_url = loaded
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         pass
     return Distribution(fields["Name"], fields["Version"], direct_url)

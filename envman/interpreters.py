@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from envman.errors import OperationFailed, UsageError
-from envman.fsutil import write_atomic
+from envman.fsutil import CACHE_MAX, read_regular, write_atomic
 from envman.runner import clean_environ, run
 
 # Runs under any Python from 2.7 on, so that an old one is reported rather than crashing.
@@ -65,11 +65,10 @@ class ProbeCache:
         self.entries: Dict[str, Dict[str, object]] = {}
         self.dirty = False
         try:
-            with open(path, "rb") as handle:
-                loaded = json.loads(handle.read())
+            loaded = json.loads(read_regular(path, CACHE_MAX))
             if isinstance(loaded, dict):
                 self.entries = loaded
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass
 
     @staticmethod
@@ -109,8 +108,7 @@ class ProbeCache:
 
 def _is_script(path: str) -> bool:
     try:
-        with open(path, "rb") as handle:
-            return handle.read(2) == b"#!"
+        return read_regular(path, 2, follow=True, prefix=True) == b"#!"
     except OSError:
         return False
 

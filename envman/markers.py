@@ -9,13 +9,12 @@ read here and only here, into a typed `Marker`; everything else asks
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
-from envman.fsutil import tomllib, write_atomic
+from envman.fsutil import read_regular, tomllib, write_atomic
 from envman.models import ID_RE
 
 MARKER_NAME = ".envman-marker.toml"
@@ -129,22 +128,13 @@ def read(directory: Path, dir_fd: Optional[int] = None) -> Optional[Marker]:
     unparseable, of an unknown or newer `marker_version`, or with fields of the wrong type."""
     try:
         where = MARKER_NAME if dir_fd is not None else str(directory / MARKER_NAME)
-        fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+        raw = read_regular(where, MARKER_MAX_BYTES, dir_fd=dir_fd)
     except OSError:
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MARKER_MAX_BYTES:
-            return None
-        raw = os.read(fd, MARKER_MAX_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     reader = tomllib()
     try:
         doc = reader.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, reader.TOMLDecodeError):
+    except (UnicodeDecodeError, reader.TOMLDecodeError, RecursionError):
         return None
     return _from_document(doc)
 

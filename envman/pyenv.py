@@ -30,9 +30,10 @@ _NATURAL = re.compile(r"(\d+)")
 
 def shim_root(path: str) -> Optional[Path]:
     """pyenv's root if `path` is one of its shims, else None."""
+    from envman.fsutil import read_regular
+
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(1024).decode("utf-8", "replace")
+        head = read_regular(path, 1024, follow=True, prefix=True).decode("utf-8", "replace")
     except OSError:
         return None
     if not head.startswith("#!") or '/libexec/pyenv" exec' not in head:
@@ -62,8 +63,10 @@ def selected_versions(root: Path, cwd: Optional[str], environ: Mapping[str, str]
 def _read_version_file(path: Path) -> Optional[List[str]]:
     """The versions a version file names ([] when it is absent or names none), or None
     when it exists but cannot be read."""
+    from envman.fsutil import SMALL_MAX, read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, SMALL_MAX, follow=True).decode("utf-8")
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError):

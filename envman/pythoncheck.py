@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from envman.errors import OperationFailed, UsageError
-from envman.fsutil import is_within, tomllib
+from envman.fsutil import is_within, read_regular, tomllib
 from envman.interpreters import Finder, Interpreter
 
 # A venv made from another venv's interpreter names that one as its base: followed
@@ -117,11 +117,7 @@ def requires_python(project: Path) -> Optional[str]:
     A missing, odd (not a small regular file) or broken file says nothing."""
     pyproject = project / "pyproject.toml"
     try:
-        st = os.stat(pyproject)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PYPROJECT:
-            return None
-        with open(pyproject, "rb") as handle:
-            raw = handle.read(MAX_PYPROJECT + 1)
+        raw = read_regular(pyproject, MAX_PYPROJECT, follow=True)
     except OSError:
         return None
     return requires_in(raw)
@@ -132,7 +128,7 @@ def requires_in(raw: bytes) -> Optional[str]:
     none, or is not UTF-8 TOML (someone else's broken file asks for nothing)."""
     try:
         table = tomllib().loads(raw.decode("utf-8")).get("project", {})
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     requires = table.get("requires-python") if isinstance(table, dict) else None
     return requires.strip() if isinstance(requires, str) and requires.strip() else None

@@ -30,14 +30,15 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from envman.ages import now
 from envman.errors import RegistryError, UnreadableRegistry
-from envman.fsutil import tomllib, write_atomic
-from envman.models import EnvRecord
+from envman.fsutil import REGISTRY_MAX, open_regular, read_open, read_regular, tomllib, write_atomic
+from envman.models import EnvRecord, is_valid_name
 from envman.store import Store
 
 SCHEMA_VERSION = 1
 LOCK_TIMEOUT = 60.0
 SNAPSHOT_NAME = "registry-snapshot.txt"
 SNAPSHOT_FORMAT = 2  # 1 was one JSON document (`registry-snapshot.json`)
+SNAPSHOT_MAX = 3 * REGISTRY_MAX  # each record's JSON beside its TOML text
 TOML_HEADER = (
     "# envman registry: every environment envman knows and the project it serves.\n"
     "# Written atomically under registry.toml.lock; edit only while no envman runs.\n"
@@ -77,7 +78,7 @@ class LazyRecords(Mapping[str, EnvRecord]):
             line = self._lines[name]
             try:
                 record = EnvRecord.from_dict(name, json.loads(line.split("\t", 1)[0]), self._where)
-            except (ValueError, TypeError, AttributeError, RegistryError):
+            except (ValueError, TypeError, AttributeError, RecursionError, RegistryError):
                 record = self._fallback()[name]  # a damaged cache costs only the TOML parse
                 del self._lines[name]  # and a save writes this record's line afresh
             self._made[name] = record  # a cache: the mapping itself never changes
@@ -214,17 +215,35 @@ def _from_document(doc: Mapping[str, Any], where: str) -> Registry:
     if not isinstance(raw, dict):
         raise UnreadableRegistry(f"{where}: 'envs' must be a table")
     envs: Dict[str, EnvRecord] = {}
+    folded: Dict[str, str] = {}
+    ids: Dict[str, str] = {}
     for name, item in raw.items():
         if not isinstance(item, dict):
             raise UnreadableRegistry(f"{where}: environment {name!r} must be a table")
-        envs[name] = EnvRecord.from_dict(name, item, where)
+        # What envman itself never writes: a hand edit that would mislead every command
+        # (a name that is a path, two records for one environment, a path read relative
+        # to wherever envman runs).
+        if not is_valid_name(name):
+            raise UnreadableRegistry(f"{where}: {name!r} is not a valid environment name")
+        if name.lower() in folded:
+            raise UnreadableRegistry(f"{where}: the names {folded[name.lower()]!r} and {name!r} differ only "
+                                "by case")
+        record = EnvRecord.from_dict(name, item, where)
+        if record.id in ids:
+            raise UnreadableRegistry(f"{where}: {ids[record.id]!r} and {name!r} have the same id "
+                                f"{record.id!r}")
+        for key, value in (("path", record.path), ("project", record.project)):
+            if not os.path.isabs(value):
+                raise UnreadableRegistry(f"{where}: environment {name!r}: '{key}' is not an absolute path: "
+                                    f"{value!r}")
+        folded[name.lower()], ids[record.id] = name, name
+        envs[name] = record
     return Registry(envs)
 
 
 def _read_bytes(store: Store) -> Optional[bytes]:
     try:
-        with open(store.registry_path, "rb") as handle:
-            return handle.read()
+        return read_regular(store.registry_path, REGISTRY_MAX)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -246,9 +265,10 @@ def _parse(store: Store, raw: bytes) -> Registry:
     where = str(store.registry_path)
     try:
         doc = tomllib().loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib().TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib().TOMLDecodeError, RecursionError) as exc:
+        detail = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
         raise UnreadableRegistry(
-            f"{where}: cannot parse the registry: {exc}",
+            f"{where}: cannot parse the registry: {detail}",
         ) from None
     return _from_document(doc, where)
 
@@ -333,8 +353,7 @@ def _index_entry(r: EnvRecord) -> str:
 def _index_entries(store: Store, source: List[int]) -> Dict[str, str]:
     """Name -> entry of the projects index, if it was written for the registry file `source`."""
     try:
-        with open(store.cache / PROJECTS_INDEX_NAME, "rb") as handle:
-            text = handle.read().decode("utf-8", "surrogateescape")
+        text = read_regular(store.cache / PROJECTS_INDEX_NAME, REGISTRY_MAX).decode("utf-8", "surrogateescape")
     except (OSError, UnicodeDecodeError):
         return {}
     header, _, body = text.partition("\n")
@@ -342,7 +361,12 @@ def _index_entries(store: Store, source: List[int]) -> Dict[str, str]:
         return {}
     fields = body.split("\0")[:-1]
     width = len(PROJECTS_INDEX_FIELDS)
-    if len(fields) % width:
+    if len(fields) % width or body[-1:] not in ("", "\0"):
+        return {}
+    try:  # what `_auto` parses of an entry: a damaged one is never copied on
+        for i in range(width - 1, len(fields), width):
+            int(fields[i])
+    except ValueError:
         return {}
     return {fields[i + 1]: "\0".join(fields[i:i + width]) + "\0" for i in range(0, len(fields), width)}
 
@@ -376,12 +400,15 @@ def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
     Records are parsed from it only when asked for."""
     path = str(_snapshot_path(store))
     try:
-        with open(path, "rb") as handle:
-            tag = (*identity, *_file_tag(os.fstat(handle.fileno())))
+        fd, st = open_regular(path, SNAPSHOT_MAX)
+        try:
+            tag = (*identity, *_file_tag(st))
             seen = _seen.get(path)
             if seen is not None and seen[0] == tag:
                 return _lazy(store, identity, seen[1])
-            header, _, raw = handle.read().partition(b"\n")
+            header, _, raw = read_open(fd, path, SNAPSHOT_MAX).partition(b"\n")
+        finally:
+            os.close(fd)
         data = json.loads(header)
         if data.get("format") != SNAPSHOT_FORMAT or data.get("registry") != identity:
             return None
@@ -397,7 +424,7 @@ def _read_snapshot(store: Store, identity: List[int]) -> Optional[Registry]:
                 lines[name] = line
         _seen[path] = (tag, lines)
         return _lazy(store, identity, lines)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None  # a damaged cache costs only the TOML parse
 
 
@@ -443,6 +470,14 @@ def locked(store: Store) -> Iterator[None]:
         store.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RegistryError(f"cannot create the data root {store.root}: {exc.strerror}") from exc
+    # filelock retries every failure to open its file until the timeout, so a data root
+    # where the lock file cannot be made (/proc, a read-only mount, a directory in its
+    # place) would wait a minute and blame another envman: open it once first.
+    try:
+        os.close(os.open(store.lock_path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644))
+    except OSError as exc:
+        raise RegistryError(f"cannot lock the registry: {store.lock_path}: {exc.strerror or exc}",
+                            hint="the data root must be a writable directory, and the lock a plain file") from None
     lock = FileLock(str(store.lock_path), timeout=LOCK_TIMEOUT)
     try:
         lock.acquire()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from envman.errors import OperationFailed, UsageError
-from envman.fsutil import is_within
+from envman.fsutil import is_within, read_regular
 from envman.models import EnvRecord
 from envman.store import scripts_dir
 
@@ -76,8 +76,7 @@ def _env_argument(executable: str) -> Optional[str]:
 def _head(executable: str) -> bytes:
     """The first bytes of a script (a `#!` line and the next), or b"" for anything else."""
     try:
-        with open(executable, "rb") as handle:
-            head = handle.read(1024)
+        head = read_regular(executable, 1024, follow=True, prefix=True)
     except OSError:
         return b""
     return head if head.startswith(b"#!") else b""

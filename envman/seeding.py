@@ -169,8 +169,8 @@ def _bundled_wheels(real: str, interpreter: Interpreter) -> List[Tuple[str, int]
 def _load(path: Path) -> Optional[Image]:
     """The image at `path` if its manifest reads back whole; None if absent or unusable."""
     try:
-        with open(path / MANIFEST, "rb") as handle:
-            data: Dict[str, Any] = json.loads(handle.read())
+        from envman.fsutil import CACHE_MAX, read_regular  # never blocks: a FIFO is no image
+        data: Dict[str, Any] = json.loads(read_regular(path / MANIFEST, CACHE_MAX))
         if data.get("format") != FORMAT:
             return None
         files = tuple((str(p), int(size), int(mtime)) for p, size, mtime, _ in data["files"])

@@ -98,7 +98,8 @@ def rc_code(name: str, auto: bool) -> str:
 
 
 def _auto_command(shell: shells.Shell, variant: str) -> List[str]:
-    """The fast path's command line, every word quoted for `shell`, without the AUTO word."""
+    """The fast path's command line, every word quoted for `shell`, without the AUTO and
+    NOTED words."""
     from envman.completion import setup_lines
 
     python, parent, root, cache = setup_lines()
@@ -148,7 +149,8 @@ def _posix(shell: shells.Shell, name: str, header: List[str], auto: bool) -> str
             '    set -- "$?"  # the last command\'s status, given back for the prompt',
             '    if [ "${_envman_auto_pwd-}" != "$PWD" ]; then',
             "        _envman_auto_pwd=$PWD",
-            f'        eval "$({" ".join(_auto_command(shell, name))} "${{_ENVMAN_AUTO-}}")"',
+            f'        eval "$({" ".join(_auto_command(shell, name))} "${{_ENVMAN_AUTO-}}" '
+            '"${_ENVMAN_AUTO_NOTED-}")"',
             "    fi",
             '    return "$1"',
             "}",
@@ -197,7 +199,7 @@ def _fish(shell: shells.Shell, name: str, header: List[str], auto: bool) -> str:
             "function _envman_auto --on-variable PWD --description 'envman: activation follows cd'",
             '    test "$_envman_auto_pwd" = "$PWD"; and return',
             "    set -g _envman_auto_pwd $PWD",
-            f'    {" ".join(_auto_command(shell, "fish"))} "$_ENVMAN_AUTO" | source',
+            f'    {" ".join(_auto_command(shell, "fish"))} "$_ENVMAN_AUTO" "$_ENVMAN_AUTO_NOTED" | source',
             "end",
             "_envman_auto  # the directory the shell starts in",
         ]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import stat
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Tuple
 
+# Re-exported: their home before `envman.basepython`, which the `cd` fast path imports.
+from envman.basepython import base_python_present as base_python_present
+from envman.basepython import read_pyvenv_cfg as read_pyvenv_cfg
 from envman.fsutil import sha256_file
 from envman.models import EnvRecord, EnvState
-from envman.store import PYTHON, SCRIPTS, Store
+from envman.store import Store
 
 if TYPE_CHECKING:
     from envman.moves import Search
@@ -34,45 +37,6 @@ ADVICE = {
 }
 REQUIREMENTS_CHANGED_ADVICE = ("a recorded requirements file changed since the last build: `envman recreate NAME` "
                                "(for one that is gone, name the files to use: `-r FILE`)")
-
-
-def read_pyvenv_cfg(env_dir: str) -> Optional[Dict[str, str]]:
-    """The `key = value` pairs of `pyvenv.cfg`, or None when it cannot be read."""
-    try:
-        with open(os.path.join(env_dir, "pyvenv.cfg"), encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
-    pairs: Dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            pairs[key.strip().lower()] = value.strip()
-    return pairs
-
-
-def base_python_present(env_dir: str) -> bool:
-    """Whether the interpreter the environment was built on still exists.
-
-    A venv's `bin/python` is normally a link to that interpreter, so an existing link
-    answers with two `stat`s; only a copied interpreter (`--copies`, Windows) makes us
-    read `pyvenv.cfg`, which costs as much as the rest of `ls` put together.
-    """
-    python = os.path.join(env_dir, SCRIPTS, PYTHON)
-    if not os.path.exists(python):  # missing, or a dangling link
-        return False
-    if os.path.islink(python):
-        return os.path.isfile(os.path.join(env_dir, "pyvenv.cfg"))
-    cfg = read_pyvenv_cfg(env_dir)
-    if cfg is None:
-        return False
-    executable = cfg.get("executable")
-    if executable:
-        return os.path.exists(executable)
-    home = cfg.get("home")
-    if not home:
-        return False
-    return any(os.path.exists(os.path.join(home, n)) for n in ("python3", "python", "python.exe"))
 
 
 def requirements_changed(record: EnvRecord) -> Tuple[str, ...]:

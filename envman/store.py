@@ -29,13 +29,13 @@ class Store:
         env = os.environ if environ is None else environ
         home = env.get("ENVMAN_HOME")
         if home:
-            root = _real(Path(home).expanduser())
+            root = _real(_utf8(Path(home).expanduser(), "$ENVMAN_HOME"))
             return cls(root=root, cache=root / "cache")
         import platformdirs
 
         return cls(
-            root=_real(platformdirs.user_data_path("envman")),
-            cache=platformdirs.user_cache_path("envman"),
+            root=_real(_utf8(platformdirs.user_data_path("envman"), "the data root")),
+            cache=_utf8(platformdirs.user_cache_path("envman"), "the cache directory"),
         )
 
     @property
@@ -101,6 +101,16 @@ class Store:
                 f"{os.pathsep!r}, which no shell can carry on PATH",
                 hint="set ENVMAN_HOME to a directory whose path has none of them",
             )
+
+
+def _utf8(path: Path, what: str) -> Path:
+    """`path` if it is UTF-8 text: every record holds paths below it, in UTF-8 TOML."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {os.fsencode(path)!r} is not valid UTF-8",
+                         hint="envman keeps its paths in UTF-8 files: set ENVMAN_HOME to a UTF-8 path") from None
+    return path
 
 
 def _real(path: Path) -> Path:

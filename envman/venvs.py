@@ -53,8 +53,9 @@ class _Builder(venv.EnvBuilder):
     def create_configuration(self, context: Any) -> None:
         super().create_configuration(context)
         # `command` names the program that ran venv: as `INTERPRETER -m venv` would.
-        with open(context.cfg_path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines(keepends=True)
+        from envman.fsutil import SMALL_MAX, read_regular
+
+        lines = read_regular(context.cfg_path, SMALL_MAX).decode("utf-8").splitlines(keepends=True)
         prefix = f"command = {sys.executable} -m venv "
         with open(context.cfg_path, "w", encoding="utf-8") as handle:
             handle.writelines(

@@ -160,23 +160,25 @@ def test_hostile_registry_records_never_delete_anything(cli, tmp_path: Path, hom
     home.mkdir(parents=True)
     (home / "envs").mkdir()
     (home / "envs" / "bystander.txt").write_text("y")
-    hostile = {"": str(home / "envs"), ".": str(home / "envs" / "."), "..": str(home),
-               "abs": str(victim), "dots": str(home / "envs" / ".." / ".."),
-               "rel": "victim"}
-    body = ["schema_version = 1"]
-    for i, (name, path) in enumerate(hostile.items()):
-        body += [f'[envs."{name}"]', f'id = "{i}"', f'path = {json.dumps(path)}',
-                 f'project = "{tmp_path / "no-such-project"}"', 'python = "3.12.1"',
-                 'python_executable = "/nope"', "created = 2020-01-01T00:00:00Z",
-                 "last_used = 2020-01-01T00:00:00Z"]
-    (home / "registry.toml").write_text("\n".join(body) + "\n")
+    # Names a hand edit could make are refused with the whole registry (issue 16); valid
+    # names with hostile paths get as far as deletion, which refuses each of them.
+    hostile = {"empty": str(home / "envs"), "dot": str(home / "envs" / "."), "up": str(home),
+               "abs": str(victim), "dots": str(home / "envs" / ".." / "..")}
+
+    def registry_of(records: Dict[str, str]) -> str:
+        body = ["schema_version = 1"]
+        for i, (name, path) in enumerate(records.items()):
+            body += [f'[envs."{name}"]', f'id = "{i}"', f'path = {json.dumps(path)}',
+                     f'project = "{tmp_path / "no-such-project"}"', 'python = "3.12.1"',
+                     'python_executable = "/nope"', "created = 2020-01-01T00:00:00Z",
+                     "last_used = 2020-01-01T00:00:00Z"]
+        return "\n".join(body) + "\n"
+
+    (home / "registry.toml").write_text(registry_of(hostile))
     before = tree(tmp_path)
     result = cli("prune", "--yes")
     assert_clean_error(result, 1, after_tool_output=True)
-    # a relative path names nothing here: that record is only dropped; every other is refused
-    assert result.err.count("refuse ") == len(hostile) - 1, result
-    assert "unregistered 'rel'" in result.err
-    assert "not a valid environment name" in result.err
+    assert result.err.count("refuse ") == len(hostile), result
     assert "not the store's directory" in result.err
     after = tree(tmp_path)
     gone = set(before) - set(after)
@@ -184,9 +186,17 @@ def test_hostile_registry_records_never_delete_anything(cli, tmp_path: Path, hom
                or p.startswith("envman-home/registry") for p in gone), gone
     assert (victim / "important").exists() and (home / "envs" / "bystander.txt").exists()
     for name in hostile:
-        rm = cli("rm", "--yes", "--", name) if name else None
-        if rm is not None:
-            assert (victim / "important").exists() and (home / "envs" / "bystander.txt").exists()
+        cli("rm", "--yes", "--", name)
+        assert (victim / "important").exists() and (home / "envs" / "bystander.txt").exists()
+    for broken in ({"": str(home / "envs")}, {".": str(home / "envs")}, {"..": str(home)},
+                   {"rel": "victim"}):
+        (home / "registry.toml").write_text(registry_of(broken))
+        before = tree(tmp_path)
+        for args in (["prune", "--yes"], ["rm", "--yes", "--", next(iter(broken))]):
+            result = cli(*args)
+            assert_clean_error(result, 1)
+            assert "not a valid environment name" in result.err or "not an absolute path" in result.err
+        assert tree(tmp_path) == before
 
 
 def test_adopt_registers_and_never_deletes_files(cli, tmp_path: Path) -> None:

@@ -96,3 +96,15 @@ def test_deletion_trap(ws: common.Workspace, trap: str) -> None:
     fig = sections.traps(ws, which=[trap])
     assert fig.trials == 1
     assert not fig.anomalies, "\n".join(lines(fig))
+
+
+# A FIFO, /dev/zero or a huge file at a file envman reads (tests/stress/files.py): one
+# attack on the registry and one on a cache file, every command of the section.
+import files  # noqa: E402
+
+
+@pytest.mark.parametrize("target,kind", [("registry", "fifo"), ("projects index", "zero")])
+def test_files_that_would_block(ws: common.Workspace, target: str, kind: str) -> None:
+    fig = files.files(ws, targets=[target], attacks=[kind])
+    assert fig.trials == 8  # ls, info, path, activate, new, doctor, the --auto hook, completion
+    assert not fig.anomalies, "\n".join(lines(fig))
