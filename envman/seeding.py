@@ -55,7 +55,7 @@ from envman.store import SCRIPTS, env_python
 IMAGES_DIR = "pip-images"
 MANIFEST = "manifest.json"
 TREE = "tree"
-FORMAT = 1  # bump when the image layout changes: old images are then simply not found
+FORMAT = 2  # bump when the image layout changes: old images are then simply not found
 BUILD_TIMEOUT = 600.0
 STALE_BUILD_SECONDS = 3600.0  # a `.build-*`/`.trash-*` this old belongs to a killed envman
 
@@ -81,6 +81,7 @@ class Image:
     path: Path
     site_packages: str  # where the tree goes, relative to the environment ("lib/python3.12/site-packages")
     files: Tuple[Tuple[str, int, int], ...]  # (path in the tree, size, mtime_ns)
+    dirs: Tuple[str, ...]  # every directory in the tree, parents first (empty ones too)
     scripts: Dict[str, str]  # RECORD path of an entry point ("../../../bin/pip") -> body after the shebang
     python_name: str  # the interpreter name the entry points' first line uses ("python3")
     distributions: Tuple[str, ...]  # "pip-23.2.1", for the person
@@ -175,10 +176,11 @@ def _load(path: Path) -> Optional[Image]:
             return None
         files = tuple((str(p), int(size), int(mtime)) for p, size, mtime, _ in data["files"])
         scripts = {str(k): str(v) for k, v in data["scripts"].items()}
+        dirs = tuple(sorted(str(d) for d in data["dirs"]))
         site_packages = str(data["site_packages"])
         if not files or os.path.isabs(site_packages) or ".." in Path(site_packages).parts:
             return None
-        return Image(path, site_packages, files, scripts, str(data["python_name"]),
+        return Image(path, site_packages, files, dirs, scripts, str(data["python_name"]),
                      tuple(str(d) for d in data["distributions"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -244,8 +246,11 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
             first, body = _split_shebang(script.read_text(encoding="utf-8"))
             scripts[entry] = body
             python_name = Path(first).name or python_name
-    files = []
-    for root, _, names in os.walk(tree):
+    files, dirs = [], []
+    for root, subdirs, names in os.walk(tree):
+        # Every directory, not only files' parents: one that holds only directories (or
+        # nothing) must be made too (setuptools' `pkg_resources/tests/data/...`).
+        dirs += [os.path.relpath(os.path.join(root, d), tree).replace(os.sep, "/") for d in subdirs]
         for name in sorted(names):
             full = os.path.join(root, name)
             st = os.lstat(full)
@@ -259,7 +264,7 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
     return {"format": FORMAT, "built": time.time(), "interpreter": interpreter.executable,
             "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
             "python_name": python_name, "distributions": distributions, "scripts": scripts,
-            "files": files}
+            "dirs": sorted(dirs), "files": files}
 
 
 def _site_packages(venv: Path) -> Optional[Path]:
@@ -325,7 +330,7 @@ def install(image: Image, env_dir: Path) -> None:
                if Path(os.path.normpath(site_packages / entry)).parent == bin_dir}
     # Plain strings, not pathlib, in this loop: it runs a thousand times or more.
     source_dir, target_dir = f"{image.tree}{os.sep}", f"{site_packages}{os.sep}"
-    for directory in sorted({os.path.dirname(name) for name, _, _ in image.files} - {""}):
+    for directory in sorted({*image.dirs, *(os.path.dirname(name) for name, _, _ in image.files)} - {""}):
         try:
             os.mkdir(target_dir + directory)  # sorted: a parent comes before its children
         except FileExistsError:

@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import a_python, child_env, envman_cmd, pyenv_pythons
+from conftest import a_python, child_env, envman_cmd, need_python, pyenv_pythons
 
 from envman import seeding
 from envman.interpreters import Finder
@@ -284,3 +284,39 @@ def test_discarding_an_image_follows_no_link_and_crosses_no_mount(tmp_path: Path
         assert (aside / "tree" / "mnt" / "precious.txt").read_text() == "on another file system"
     finally:
         sp.run(["umount", "-l", str(next(images.iterdir()) / "tree" / "mnt")])
+
+
+# Every Python envman claims as a target ("any CPython or PyPy from 3.4 on"): those
+# pyenv has here, each made pip-ready (no --without-pip) and used to install and
+# uninstall a local wheel, one environment per Python.
+TARGETS = ["3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def pip_ready_round(cli, project: Path, wheelhouse: Path, minor: str) -> None:
+    python = str(need_python(minor))
+    name = "p" + minor.replace(".", "")
+    made = cli("new", name, "--python", python, cwd=project)
+    assert made.code == 0, made
+    assert "Traceback" not in made.err, made
+    done = cli("run", name, "--", "python", "-m", "pip", "install", "--no-index",
+               "--find-links", str(wheelhouse), "tinypkg==2.0", cwd=project)
+    assert done.code == 0, done
+    shown = cli("run", name, "--", "python", "-c", "import tinypkg; print(tinypkg.VERSION)", cwd=project)
+    assert shown.out.strip() == "2.0", shown
+    gone = cli("run", name, "--", "python", "-m", "pip", "uninstall", "-y", "tinypkg", cwd=project)
+    assert gone.code == 0, gone
+    left = cli("run", name, "--", "python", "-c", "import tinypkg", cwd=project)
+    assert left.code != 0, left
+
+
+@pytest.mark.parametrize("minor", TARGETS)
+def test_pip_ready_new_on_every_target_python_installs_and_uninstalls(
+        cli, project: Path, wheelhouse: Path, minor: str) -> None:
+    pip_ready_round(cli, project, wheelhouse, minor)
+
+
+@pytest.mark.parametrize("installer", ["uv"], indirect=True)
+@pytest.mark.parametrize("minor", ["3.8", "3.9"])
+def test_pip_ready_new_with_uv_on_path_on_pythons_bundling_setuptools(
+        cli, project: Path, wheelhouse: Path, minor: str, installer: str) -> None:
+    pip_ready_round(cli, project, wheelhouse, minor)
