@@ -139,8 +139,31 @@ def damage_manifest(image: Path) -> None:
     (image / seeding.MANIFEST).write_text('{"format": 1, "files": [')
 
 
-@pytest.mark.parametrize("damage", [damage_missing, damage_truncated, damage_manifest],
-                         ids=["file-missing", "file-truncated", "manifest-half-written"])
+def damage_pyc_same_size_same_mtime(image: Path) -> None:
+    """A compiled file overwritten in place past its header, size and mtime kept: Python
+    would load it (the header still matches its source) and die on `bad marshal data`."""
+    victim = next((image / seeding.TREE).glob("pip/__pycache__/__init__.*.pyc"))
+    st = os.stat(victim)
+    with open(victim, "r+b") as handle:
+        handle.seek(16)
+        handle.write(b"\0" * (st.st_size - 16))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(victim).st_size == st.st_size
+
+
+def damage_symlinked_directory(image: Path) -> None:
+    """A directory of the image swapped for a link to a copy elsewhere: never linked through."""
+    inside = image / seeding.TREE / "pip" / "_internal"
+    elsewhere = image.parent.parent / "elsewhere"
+    shutil.copytree(inside, elsewhere, symlinks=True)
+    shutil.rmtree(inside)
+    inside.symlink_to(elsewhere)
+
+
+@pytest.mark.parametrize("damage", [damage_missing, damage_truncated, damage_manifest,
+                                    damage_pyc_same_size_same_mtime, damage_symlinked_directory],
+                         ids=["file-missing", "file-truncated", "manifest-half-written",
+                              "pyc-same-size-same-mtime", "symlinked-directory"])
 def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
     """In-process: seed one environment, damage the image, seed another."""
     finder = Finder(tmp_path / "cache")
@@ -162,7 +185,7 @@ def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
     pip(second, "check")
     rebuilt = seeding._load(images_in(cache)[0])
     assert rebuilt is not None
-    for name, size, mtime_ns in rebuilt.files:
+    for name, size, mtime_ns, _ in rebuilt.files:
         st = os.stat(rebuilt.tree / name)
         assert (st.st_size, st.st_mtime_ns) == (size, mtime_ns), name
     assert not [p for p in (cache / seeding.IMAGES_DIR).iterdir() if p.name.startswith(".")]
@@ -202,7 +225,7 @@ def test_copies_where_links_are_impossible_and_odd_paths_run(tmp_path: Path,
     env = tmp_path / 'odd "dir" $HOME `x`' / "env"
     make_bare_venv(interpreter.executable, env)
 
-    def no_links(source: object, target: object) -> None:
+    def no_links(source: object, target: object, **where: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
@@ -320,3 +343,109 @@ def test_pip_ready_new_on_every_target_python_installs_and_uninstalls(
 def test_pip_ready_new_with_uv_on_path_on_pythons_bundling_setuptools(
         cli, project: Path, wheelhouse: Path, minor: str, installer: str) -> None:
     pip_ready_round(cli, project, wheelhouse, minor)
+
+
+def valid_manifest() -> dict:
+    return {"format": seeding.FORMAT, "site_packages": "lib/python3.12/site-packages",
+            "python_name": "python3", "distributions": ["pip-1"], "dirs": ["pip", "pip/sub"],
+            "scripts": {"../../../bin/pip": "body"},
+            "files": [["pip/__init__.py", 1, 1, "0" * 64], ["pip/sub/x.py", 1, 1, "0" * 64]]}
+
+
+def escaping(manifest: dict, where: str, bad: str) -> dict:
+    if where == "file":
+        manifest["files"].append([bad, 1, 1, "0" * 64])
+    elif where == "dir":
+        manifest["dirs"].append(bad)
+    elif where == "script":
+        manifest["scripts"][bad] = "body"
+    else:
+        manifest[where] = bad
+    return manifest
+
+
+BAD_PATHS = ["../x", "pip/../../x", "/etc/passwd", "pip//x", "./pip/x", "pip/./x", "pip/",
+             "pip\\..\\..\\x", "pip/x\0", "", "."]
+
+
+@pytest.mark.parametrize("where", ["file", "dir", "site_packages"])
+@pytest.mark.parametrize("bad", BAD_PATHS)
+def test_a_manifest_naming_a_path_outside_its_tree_is_never_used(tmp_path: Path, where: str,
+                                                                  bad: str) -> None:
+    """In-process: the manifest is read as the cache's, and refused whole (then rebuilt)."""
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(valid_manifest()))
+    assert seeding._load(image) is not None
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), where, bad)))
+    assert seeding._load(image) is None
+
+
+@pytest.mark.parametrize("bad", ["../../../bin/../../../x", "../../bin/pip", "../../../../bin/pip",
+                                 "../../../bin/sub/pip", "../../../lib/pip", "pip",
+                                 "../../../bin/", "../../../bin/.."])
+def test_an_entry_point_outside_bin_is_never_written(tmp_path: Path, bad: str) -> None:
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "script", bad)))
+    assert seeding._load(image) is None
+
+
+@pytest.mark.parametrize("bad", ["python3\nimport os", "py thon", "../python", "bin/python", ""])
+def test_an_interpreter_name_that_is_not_one_plain_name_is_refused(tmp_path: Path, bad: str) -> None:
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "python_name", bad)))
+    assert seeding._load(image) is None
+
+
+def test_a_manifest_path_leading_outside_deletes_nothing_and_new_rebuilds_the_image(
+        cli, project: Path, home: Path, tmp_path: Path) -> None:
+    """An entry that, read from the environment's site-packages, names a file outside the
+    data root, and read from the image's tree, a file of the same size and mtime: the old
+    seeding unlinked the victim ("exists") and linked the other file in its place."""
+    python = str(a_python())
+    assert cli("new", "a", "--python", python, "-q", cwd=project).code == 0
+    victim = tmp_path / f"victim-{tmp_path.name}" / "keep.txt"
+    victim.parent.mkdir()
+    victim.write_text("keep")
+    before = os.stat(victim)
+    image = images(home)[0]
+    # From envs/b/lib/python3.X/site-packages six levels up is tmp_path; from the image's
+    # tree (cache/pip-images/KEY/tree) it is tmp_path's parent.
+    entry = f"../../../../../../{victim.parent.name}/keep.txt"
+    decoy = Path(os.path.normpath(image / seeding.TREE / entry))
+    decoy.parent.mkdir(exist_ok=True)
+    decoy.write_text("evil")
+    st = os.stat(decoy)
+    manifest = json.loads((image / seeding.MANIFEST).read_text())
+    manifest["files"].insert(0, [entry, st.st_size, st.st_mtime_ns,
+                                 hashlib.sha256(b"evil").hexdigest()])
+    (image / seeding.MANIFEST).write_text(json.dumps(manifest))
+    try:
+        made = cli("new", "b", "--python", python, cwd=project)
+        assert victim.read_text() == "keep" and os.stat(victim).st_ino == before.st_ino
+        assert made.code == 0, made
+        assert "damaged" in made.err and "building the pip image" in made.err, made
+        assert decoy.read_text() == "evil"
+        pip(home / "envs" / "b", "check")
+    finally:
+        shutil.rmtree(decoy.parent)
+
+
+def test_a_symlinked_site_packages_in_the_environment_leads_no_write_elsewhere(tmp_path: Path) -> None:
+    """A directory of the environment swapped for a link (a hostile `uv venv`, say):
+    seeding stops with a clear error and writes nothing through the link."""
+    from envman.errors import OperationFailed
+
+    interpreter = Finder(tmp_path / "cache").probe(str(a_python()))
+    env = tmp_path / "env"
+    make_bare_venv(interpreter.executable, env)
+    site = next(env.glob("lib/python3.*/site-packages"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    site.rmdir()
+    site.symlink_to(outside)
+    with pytest.raises(OperationFailed, match="not a directory"):
+        seeding.seed_pip(tmp_path / "cache", interpreter, env)
+    assert list(outside.iterdir()) == []
