@@ -39,6 +39,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -302,7 +303,9 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
                           st.st_mtime_ns, digest])
     delete_cache_tree(venv)
     return {"format": FORMAT, "built": time.time(), "interpreter": interpreter.executable,
-            "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
+            # What `doctor` judges an orphaned image by: the real binary, as the key does.
+            "real": os.path.realpath(interpreter.executable),
+            "implementation": interpreter.implementation, "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
             "python_name": python_name, "distributions": distributions, "scripts": scripts,
             "dirs": sorted(dirs), "files": files}
 
@@ -327,14 +330,151 @@ def _split_shebang(text: str) -> Tuple[str, str]:
 
 def _clear_leftovers(images: Path) -> None:
     """Remove what killed builds and interrupted discards left, once clearly abandoned."""
-    cutoff = time.time() - STALE_BUILD_SECONDS
-    for entry in os.scandir(images):
-        if entry.name.startswith((".build-", ".trash-")):
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    delete_cache_tree(Path(entry.path))
-            except OSError:
-                pass
+    for path, _ in leftovers(images.parent):
+        delete_cache_tree(path)
+
+
+# -- what `doctor` reports in the cache ------------------------------------------------
+
+_WORK_NAME = re.compile(r"\.(build|trash)-(\d+)-[0-9a-f]+\Z")
+_MANIFEST_LIMIT = 64 << 20  # bytes: a manifest lists ~1,300 files in ~200 KB
+
+
+def leftovers(cache: Path) -> List[Tuple[Path, str]]:
+    """The `.build-PID-HEX`/`.trash-PID-HEX` directories of image builds and discards
+    that were killed, with why: the process named in it is gone, or it is older than any
+    build can take. A build of a running envman is never one of them."""
+    images = cache / IMAGES_DIR
+    found = []
+    for entry in _entries(images):
+        if not entry.name.startswith((".build-", ".trash-")):
+            continue
+        why = _abandoned(images / entry.name)
+        if why is not None:
+            found.append((images / entry.name, why))
+    return found
+
+
+def _abandoned(path: Path) -> Optional[str]:
+    """Why the work directory `path` is abandoned, or None if it may be in progress (or
+    is not a directory: envman makes only directories there)."""
+    from envman.markers import process_alive
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    what = "an image build" if path.name.startswith(".build-") else "a damaged image's removal"
+    named = _WORK_NAME.match(path.name)
+    if named is not None and not process_alive(int(named.group(2))):
+        return f"left by {what} that was killed (process {named.group(2)} is gone)"
+    # A pid reused since, or a name without one: no build lasts this long.
+    if st.st_mtime < time.time() - STALE_BUILD_SECONDS:
+        return f"left by {what} that was killed (untouched for over {STALE_BUILD_SECONDS / 3600:g} h)"
+    return None
+
+
+def orphans(cache: Path) -> List[Tuple[Path, str]]:
+    """Images no interpreter can use any more, with why: the interpreter they were built
+    from is gone or changed (its key no longer matches), they were built by an older
+    envman, or their manifest does not read back. `new` never finds them again."""
+    images = cache / IMAGES_DIR
+    found = []
+    for entry in _entries(images):
+        if entry.name.startswith("."):
+            continue
+        why = _orphaned(images / entry.name)
+        if why is not None:
+            found.append((images / entry.name, why))
+    return found
+
+
+def _orphaned(path: Path) -> Optional[str]:
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return None  # not an image envman made; left alone
+        data = json.loads(_read_regular(path / MANIFEST, _MANIFEST_LIMIT))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+    except FileNotFoundError:
+        return "an image without a manifest (no interpreter can use it)"
+    except (OSError, ValueError):
+        return "an image whose manifest does not read back (no interpreter can use it)"
+    fmt = data.get("format")
+    if not isinstance(fmt, int) or fmt < FORMAT:
+        return "built by an older envman, whose images this one no longer uses"
+    if fmt > FORMAT:
+        return None  # a newer envman's: not ours to judge
+    real, version, implementation = data.get("real"), data.get("version"), data.get("implementation")
+    if not all(isinstance(v, str) for v in (real, version, implementation)):
+        return "an image whose manifest does not name its interpreter"
+    assert isinstance(real, str) and isinstance(version, str) and isinstance(implementation, str)
+    if not os.path.isfile(real):
+        return f"the interpreter it was built from ({real}) is gone"
+    try:
+        key = image_key(Interpreter(real, version, implementation))
+    except OperationFailed:
+        return f"the interpreter it was built from ({real}) cannot be read"
+    if key != path.name:
+        return f"the interpreter it was built from ({real}) was replaced or upgraded since"
+    return None
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, at most `limit` of them: never a link, a FIFO or a device
+    (doctor must not hang on a manifest swapped for one)."""
+    fd = os.open(path, _FILE_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise ValueError("not a regular file of a sane size")
+        chunks, left = [], st.st_size + 1
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _entries(images: Path) -> List["os.DirEntry[str]"]:
+    """What `pip-images` holds; nothing if it is missing or not a real directory."""
+    try:
+        if not stat.S_ISDIR(os.lstat(images).st_mode):
+            return []
+        with os.scandir(images) as found:
+            return sorted(found, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def remove_leftover(cache: Path, path: Path) -> str:
+    """`doctor --fix` for a leftover: judged again first (never a build in progress)."""
+    if _abandoned(path) is None:
+        return "left alone: no longer abandoned (or already gone)"
+    if not delete_cache_tree(path):
+        raise OperationFailed(f"could not delete all of {path}")
+    return "deleted"
+
+
+def remove_orphan(cache: Path, path: Path) -> str:
+    """`doctor --fix` for an orphaned image: judged again, then moved aside whole (as a
+    damaged image is) and deleted; environments linked to its files keep their data."""
+    if _orphaned(path) is None:
+        return "left alone: usable again (or already gone)"
+    aside = path.parent / f".trash-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, aside)
+    except OSError as exc:
+        raise OperationFailed(f"could not move {path} aside: {exc.strerror}") from None
+    if not delete_cache_tree(aside):
+        raise OperationFailed(f"moved {path} to {aside}, but could not delete all of it")
+    return "deleted"
 
 
 def _discard(images: Path, path: Path) -> None:

@@ -449,3 +449,100 @@ def test_a_symlinked_site_packages_in_the_environment_leads_no_write_elsewhere(t
     with pytest.raises(OperationFailed, match="not a directory"):
         seeding.seed_pip(tmp_path / "cache", interpreter, env)
     assert list(outside.iterdir()) == []
+
+
+# -- doctor: what killed builds left, and images no interpreter uses ------------------
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_doctor_reports_and_removes_killed_image_builds_never_a_live_one(cli, project: Path,
+                                                                          home: Path) -> None:
+    """A real `envman new` killed (-9) while it builds the first image leaves its
+    `.build-PID-HEX`; a build directory named after a live process stays, even with --fix."""
+    import signal
+    import time as clock
+
+    images_dir = home / "cache" / seeding.IMAGES_DIR
+    proc = subprocess.Popen([*envman_cmd(), "new", "k", "--python", str(a_python())], cwd=project,
+                            env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = clock.monotonic() + 120
+    while not (images_dir.is_dir() and any(p.name.startswith(".build-") and (p / "venv").is_dir()
+                                           for p in images_dir.iterdir())):
+        assert proc.poll() is None and clock.monotonic() < deadline, "the build never started"
+        clock.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = [p for p in images_dir.iterdir() if p.name.startswith(".build-")]
+    assert len(killed) == 1
+    live = subprocess.Popen(["sleep", "120"])
+    try:
+        building = images_dir / f".build-{live.pid}-0123abcd"
+        (building / "venv").mkdir(parents=True)
+        old_trash = images_dir / ".trash-old"  # no pid in the name: judged by its age
+        (old_trash / "tree").mkdir(parents=True)
+        os.utime(old_trash, (0, 0))
+        dead_trash = images_dir / f".trash-{dead_pid()}-89abcdef"
+        dead_trash.mkdir()
+
+        seen = cli("doctor")
+        assert seen.code == 1, seen
+        assert seen.err.count("cache-leftover: ") == 3, seen
+        assert f"cache-leftover: {killed[0]}" in seen.err and str(building) not in seen.err, seen
+        fixed = cli("doctor", "--fix")
+        assert fixed.code == 0, fixed
+        assert not killed[0].exists() and not old_trash.exists() and not dead_trash.exists()
+        assert (building / "venv").is_dir(), "a build by a running process is left alone"
+        assert cli("doctor").code == 0
+    finally:
+        live.kill()
+        live.wait()
+    seen = cli("doctor")
+    assert f"cache-leftover: {building}" in seen.err, seen
+    assert cli("doctor", "--fix").code == 0 and not building.exists()
+
+
+def test_doctor_reports_and_removes_images_no_interpreter_can_use(cli, project: Path, home: Path,
+                                                                  tmp_path: Path) -> None:
+    python = str(a_python())
+    assert cli("new", "a", "--python", python, "-q", cwd=project).code == 0
+    [usable] = images(home)
+    assert cli("doctor").code == 0, "a usable image is no finding"
+
+    def variant(name: str, **changes: object) -> Path:
+        copy = usable.parent / name
+        shutil.copytree(usable, copy, symlinks=True)
+        manifest = json.loads((copy / seeding.MANIFEST).read_text())
+        manifest.update(changes)
+        (copy / seeding.MANIFEST).write_text(json.dumps(manifest))
+        return copy
+
+    gone = variant("cpython-3.12-gone", real=str(tmp_path / "deleted" / "python3"))
+    others = [exe for minor, exe in pyenv_pythons().items() if os.path.realpath(exe) != os.path.realpath(python)]
+    replaced = variant("cpython-3.12-replaced", real=os.path.realpath(others[0])) if others else None
+    older = variant("cpython-3.12-older", format=1)
+    broken = variant("cpython-3.12-broken")
+    (broken / seeding.MANIFEST).write_text("{")
+    # A manifest swapped for a FIFO must not hang doctor.
+    fifo = usable.parent / "cpython-3.12-fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / seeding.MANIFEST)
+    orphans = [p for p in (gone, replaced, older, broken, fifo) if p is not None]
+
+    seen = cli("doctor", timeout=60)
+    assert seen.code == 1, seen
+    for orphan in orphans:
+        assert f"cache-orphan: {orphan}: " in seen.err, seen
+    assert str(usable) not in seen.err, seen
+    assert "is gone" in seen.err and "older envman" in seen.err, seen
+    fixed = cli("doctor", "--fix", timeout=60)
+    assert fixed.code == 0, fixed
+    assert [p.name for p in (home / "cache" / seeding.IMAGES_DIR).iterdir()] == [usable.name]
+    pip(home / "envs" / "a", "check")  # its files are its own links: the orphans' deletion took nothing
+    again = cli("new", "b", "--python", python, cwd=project)
+    assert again.code == 0 and "building the pip image" not in again.err, again
