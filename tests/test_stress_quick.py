@@ -96,3 +96,15 @@ def test_deletion_trap(ws: common.Workspace, trap: str) -> None:
     fig = sections.traps(ws, which=[trap])
     assert fig.trials == 1
     assert not fig.anomalies, "\n".join(lines(fig))
+
+
+def test_pip_image_attacks(ws: common.Workspace) -> None:
+    """A manifest path leading out, a symlinked directory in the image and in the new
+    environment, same-size damage: nothing outside the data root changes, pip works."""
+    import images
+
+    chosen = ["file ../ x6", "image directory a symlink", "env site-packages a symlink (hostile uv)",
+              ".pyc same size, same mtime"]
+    fig = images.images(ws, only=chosen)
+    assert fig.trials == len(chosen)
+    assert not fig.anomalies, "\n".join(lines(fig))
