@@ -90,7 +90,7 @@ def nul_file(root: Root, image: Path) -> Dict[str, str]:
     data = _manifest(image)
     files = data["files"]
     assert isinstance(files, list)
-    files.insert(0, [f"../../../../../../canary/canary-3.txt\x00pip/x", 6, 0, "0" * 64])
+    files.insert(0, ["../../../../../../canary/canary-3.txt\x00pip/x", 6, 0, "0" * 64])
     _save(image, data)
     return {}
 
