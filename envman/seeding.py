@@ -5,7 +5,7 @@ bundled wheels (~1,000 files) and byte-compiles them. That work depends only on 
 interpreter, so envman does it once per interpreter into an *image* in its cache,
 and afterwards links the image's files into each new environment:
 
-    <cache>/pip-images/<key>/manifest.json   every file: path, size, mtime, sha256
+    <cache>/pip-images/<key>/manifest.json   every directory; every file: path, size, mtime, sha256
     <cache>/pip-images/<key>/tree/...        what ensurepip put in site-packages, compiled
 
 The key hashes the interpreter's real path, size, modification time and version and
