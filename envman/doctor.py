@@ -53,7 +53,8 @@ def examine(store: Store) -> List[Finding]:
     try:
         current = registry.load(store)
     except RegistryError as exc:
-        return [_unreadable_registry(store, exc), *_check_temp_files(store, Registry())]
+        return [_unreadable_registry(store, exc), *_check_temp_files(store, Registry()),
+                *_check_cache(store)]
     ids = {r.id for r in current}
     # A record whose rebuild was interrupted is reported once, by its backup's finding.
     pending = {f.marker.id for f in building.backups(store) if f.marker and f.marker.id in ids}
@@ -63,7 +64,23 @@ def examine(store: Store) -> List[Finding]:
     findings += _check_stamps(store, current)
     findings += _check_temp_files(store, current)
     findings += _check_link_leftovers(store, current)
+    findings += _check_cache(store)
     return findings
+
+
+def _check_cache(store: Store) -> List[Finding]:
+    """What killed pip-image builds left in the cache (never a build in progress), and
+    images no interpreter can use any more; the repairs judge each again first and
+    delete with the cache's own walk (no link followed, no mount crossed)."""
+    from envman import seeding
+
+    def repair(remove: Callable[[Path, Path], str], path: Path) -> Repair:
+        return lambda: remove(store.cache, path)
+
+    return ([Finding("cache-leftover", str(path), why, repair(seeding.remove_leftover, path))
+             for path, why in seeding.leftovers(store.cache)]
+            + [Finding("cache-orphan", str(path), why, repair(seeding.remove_orphan, path))
+               for path, why in seeding.orphans(store.cache)])
 
 
 def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:

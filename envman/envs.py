@@ -194,21 +194,23 @@ def make_venv(store: Store, record: EnvRecord, interpreter: Interpreter,
     """Create the record's (reserved) directory as a venv without pip, then seed pip into
     it from the cached image unless the record says `--without-pip`.
 
-    With uv, `uv venv` creates it, except with `--copies`: `uv venv` always links the
-    interpreter, so venv does that one. venv runs in this process when the interpreter is
-    the one running envman (`envman.venvs`), else as `INTERPRETER -m venv`.
+    venv runs in this process when the interpreter is the one running envman
+    (`envman.venvs`), with uv on PATH too: that costs no process at all, where `uv venv`
+    costs one (uv still installs the requirements). Otherwise `uv venv` creates it with
+    uv, except with `--copies` (`uv venv` always links the interpreter), and
+    `INTERPRETER -m venv` without.
     """
     from envman import seeding, uv, venvs  # here: `run` and `activate` import this module too
     what = f"creating the environment with Python {interpreter.version}"
-    if uv_exe is not None and not record.copies:
+    if venvs.runs_here(interpreter):
+        progress("creating the environment with venv")
+        venvs.create_here(interpreter, record.path, system_site_packages=record.system_site_packages,
+                          copies=record.copies, prompt=record.prompt)
+    elif uv_exe is not None and not record.copies:
         progress("creating the environment with uv venv")
         run(uv.venv_command(uv_exe, interpreter.executable, record.path,
                             system_site_packages=record.system_site_packages, prompt=record.prompt),
             what=what, env=uv.environ(), capture=True, timeout=VENV_TIMEOUT)
-    elif venvs.runs_here(interpreter):
-        progress("creating the environment with venv")
-        venvs.create_here(interpreter, record.path, system_site_packages=record.system_site_packages,
-                          copies=record.copies, prompt=record.prompt)
     else:
         progress("creating the environment with python -m venv")
         cmd = [interpreter.executable, "-I", "-m", "venv", "--without-pip"]

@@ -5,7 +5,7 @@ bundled wheels (~1,000 files) and byte-compiles them. That work depends only on 
 interpreter, so envman does it once per interpreter into an *image* in its cache,
 and afterwards links the image's files into each new environment:
 
-    <cache>/pip-images/<key>/manifest.json   every file: path, size, mtime, sha256
+    <cache>/pip-images/<key>/manifest.json   every directory; every file: path, size, mtime, sha256
     <cache>/pip-images/<key>/tree/...        what ensurepip put in site-packages, compiled
 
 The key hashes the interpreter's real path, size, modification time and version and
@@ -24,9 +24,12 @@ shared by several environments is never changed through one of them. What differ
 environment is written fresh: the entry points (`bin/pip`, `pip3`, `pip3.X`, whose
 first line names the environment's interpreter) and each RECORD that lists them.
 
-Every file is checked against the manifest (exists, is a regular file, same size and
-modification time) as it is linked: an image that is damaged or half-deleted is never
-used but moved aside and built again.
+Every file is checked against the manifest (exists, is a regular file, same size,
+modification time and SHA-256) as it is linked, and every path the manifest names must
+lie inside its tree: an image that is damaged or half-deleted is never used but moved
+aside and built again. Linking and writing go through directory descriptors opened
+without following links, so nothing outside the environment is ever written or
+unlinked, whatever the cache or the environment holds.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import errno
 import hashlib
 import json
 import os
-import shutil
+import re
 import stat
 import sys
 import time
@@ -47,7 +50,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from envman.deletion import delete_cache_tree
 from envman.errors import OperationFailed
-from envman.fsutil import write_atomic
+from envman.fsutil import CACHE_MAX, read_regular, write_atomic
 from envman.interpreters import Interpreter
 from envman.runner import clean_environ, run
 from envman.store import SCRIPTS, env_python
@@ -55,11 +58,13 @@ from envman.store import SCRIPTS, env_python
 IMAGES_DIR = "pip-images"
 MANIFEST = "manifest.json"
 TREE = "tree"
-FORMAT = 1  # bump when the image layout changes: old images are then simply not found
+FORMAT = 2  # bump when the image layout changes: old images are then simply not found
 BUILD_TIMEOUT = 600.0
 STALE_BUILD_SECONDS = 3600.0  # a `.build-*`/`.trash-*` this old belongs to a killed envman
 
 Progress = Callable[[str], None]
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
 def _silent(message: str) -> None:
@@ -80,7 +85,8 @@ class Image:
 
     path: Path
     site_packages: str  # where the tree goes, relative to the environment ("lib/python3.12/site-packages")
-    files: Tuple[Tuple[str, int, int], ...]  # (path in the tree, size, mtime_ns)
+    files: Tuple[Tuple[str, int, int, str], ...]  # (path in the tree, size, mtime_ns, sha256)
+    dirs: Tuple[str, ...]  # every directory in the tree, parents first (empty ones too)
     scripts: Dict[str, str]  # RECORD path of an entry point ("../../../bin/pip") -> body after the shebang
     python_name: str  # the interpreter name the entry points' first line uses ("python3")
     distributions: Tuple[str, ...]  # "pip-23.2.1", for the person
@@ -105,8 +111,8 @@ def seed_pip(cache: Path, interpreter: Interpreter, env_dir: Path,
         image = _load(images / key)
         if image is None:
             if os.path.lexists(images / key):  # a manifest that does not read back: never trusted
-                progress("the cached pip image is damaged (its manifest does not read back); "
-                         "building it again")
+                progress("the cached pip image is damaged (its manifest does not read back, "
+                         "or names a path outside its tree); building it again")
                 _discard(images, images / key)
             progress(f"building the pip image for Python {interpreter.version} "
                      "(once per interpreter; later environments reuse it)")
@@ -167,21 +173,56 @@ def _bundled_wheels(real: str, interpreter: Interpreter) -> List[Tuple[str, int]
 
 
 def _load(path: Path) -> Optional[Image]:
-    """The image at `path` if its manifest reads back whole; None if absent or unusable."""
+    """The image at `path` if its manifest reads back whole and every path in it names
+    something inside its tree; None if absent or unusable (then rebuilt, never used)."""
     try:
-        from envman.fsutil import CACHE_MAX, read_regular  # never blocks: a FIFO is no image
-        data: Dict[str, Any] = json.loads(read_regular(path / MANIFEST, CACHE_MAX))
+        data: Dict[str, Any] = json.loads(read_regular(path / MANIFEST, CACHE_MAX))  # a FIFO is no image
         if data.get("format") != FORMAT:
             return None
-        files = tuple((str(p), int(size), int(mtime)) for p, size, mtime, _ in data["files"])
+        files = tuple((str(p), int(size), int(mtime), str(digest))
+                      for p, size, mtime, digest in data["files"])
+        dirs = tuple(sorted(str(d) for d in data["dirs"]))
         scripts = {str(k): str(v) for k, v in data["scripts"].items()}
         site_packages = str(data["site_packages"])
-        if not files or os.path.isabs(site_packages) or ".." in Path(site_packages).parts:
+        python_name = str(data["python_name"])
+        if not files or not _paths_sound(site_packages, dirs, files, scripts, python_name):
             return None
-        return Image(path, site_packages, files, scripts, str(data["python_name"]),
+        return Image(path, site_packages, files, dirs, scripts, python_name,
                      tuple(str(d) for d in data["distributions"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+
+
+def safe_relative(path: str) -> bool:
+    """Whether a path read from the cache (or a RECORD) names something inside its tree:
+    relative, `/`-separated and normalised (no empty, `.` or `..` part), no backslash (a
+    separator elsewhere), no NUL. Checked before anything is linked, written or
+    unlinked, so a damaged or hostile manifest cannot reach outside the environment."""
+    return (bool(path) and "\\" not in path and "\0" not in path and not path.startswith("/")
+            and all(part not in ("", ".", "..") for part in path.split("/")))
+
+
+def _paths_sound(site_packages: str, dirs: Tuple[str, ...], files: Tuple[Tuple[str, int, int, str], ...],
+                 scripts: Dict[str, str], python_name: str) -> bool:
+    """Every directory's and file's parent is a listed directory; an entry point's RECORD
+    path leads from site-packages to exactly `bin/NAME`; the interpreter's name is one
+    plain name (it goes into the entry points' first line)."""
+    if not safe_relative(site_packages) or not _plain_name(python_name):
+        return False
+    listed = {""}
+    for directory in dirs:  # sorted: a parent before its children
+        if not safe_relative(directory) or directory.rpartition("/")[0] not in listed:
+            return False
+        listed.add(directory)
+    if any(not safe_relative(name) or name.rpartition("/")[0] not in listed
+           or len(digest) != 64 for name, _, _, digest in files):
+        return False
+    up = "../" * len(site_packages.split("/")) + SCRIPTS + "/"
+    return all(entry.startswith(up) and _plain_name(entry[len(up):]) for entry in scripts)
+
+
+def _plain_name(name: str) -> bool:
+    return safe_relative(name) and "/" not in name and name.isprintable() and " " not in name
 
 
 def _build(images: Path, key: str, interpreter: Interpreter) -> Image:
@@ -244,8 +285,12 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
             first, body = _split_shebang(script.read_text(encoding="utf-8"))
             scripts[entry] = body
             python_name = Path(first).name or python_name
-    files = []
-    for root, _, names in os.walk(tree):
+    files, dirs = [], []
+    for root, subdirs, names in os.walk(tree):
+        # Every directory, not only files' parents: one that holds only directories (or
+        # nothing) must be made too (setuptools' `pkg_resources/tests/data/...`).
+        dirs += [os.path.relpath(os.path.join(root, d), tree).replace(os.sep, "/") for d in subdirs
+                 if stat.S_ISDIR(os.lstat(os.path.join(root, d)).st_mode)]
         for name in sorted(names):
             full = os.path.join(root, name)
             st = os.lstat(full)
@@ -257,9 +302,11 @@ def _make(work: Path, interpreter: Interpreter) -> Dict[str, Any]:
                           st.st_mtime_ns, digest])
     delete_cache_tree(venv)
     return {"format": FORMAT, "built": time.time(), "interpreter": interpreter.executable,
-            "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
+            # What `doctor` judges an orphaned image by: the real binary, as the key does.
+            "real": os.path.realpath(interpreter.executable),
+            "implementation": interpreter.implementation, "version": interpreter.version, "site_packages": os.path.relpath(site_packages, venv),
             "python_name": python_name, "distributions": distributions, "scripts": scripts,
-            "files": files}
+            "dirs": sorted(dirs), "files": files}
 
 
 def _site_packages(venv: Path) -> Optional[Path]:
@@ -282,14 +329,130 @@ def _split_shebang(text: str) -> Tuple[str, str]:
 
 def _clear_leftovers(images: Path) -> None:
     """Remove what killed builds and interrupted discards left, once clearly abandoned."""
-    cutoff = time.time() - STALE_BUILD_SECONDS
-    for entry in os.scandir(images):
-        if entry.name.startswith((".build-", ".trash-")):
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    delete_cache_tree(Path(entry.path))
-            except OSError:
-                pass
+    for path, _ in leftovers(images.parent):
+        delete_cache_tree(path)
+
+
+# -- what `doctor` reports in the cache ------------------------------------------------
+
+_WORK_NAME = re.compile(r"\.(build|trash)-(\d+)-[0-9a-f]+\Z")
+
+
+def leftovers(cache: Path) -> List[Tuple[Path, str]]:
+    """The `.build-PID-HEX`/`.trash-PID-HEX` directories of image builds and discards
+    that were killed, with why: the process named in it is gone, or it is older than any
+    build can take. A build of a running envman is never one of them."""
+    images = cache / IMAGES_DIR
+    found = []
+    for entry in _entries(images):
+        if not entry.name.startswith((".build-", ".trash-")):
+            continue
+        why = _abandoned(images / entry.name)
+        if why is not None:
+            found.append((images / entry.name, why))
+    return found
+
+
+def _abandoned(path: Path) -> Optional[str]:
+    """Why the work directory `path` is abandoned, or None if it may be in progress (or
+    is not a directory: envman makes only directories there)."""
+    from envman.markers import process_alive
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    what = "an image build" if path.name.startswith(".build-") else "a damaged image's removal"
+    named = _WORK_NAME.match(path.name)
+    if named is not None and not process_alive(int(named.group(2))):
+        return f"left by {what} that was killed (process {named.group(2)} is gone)"
+    # A pid reused since, or a name without one: no build lasts this long.
+    if st.st_mtime < time.time() - STALE_BUILD_SECONDS:
+        return f"left by {what} that was killed (untouched for over {STALE_BUILD_SECONDS / 3600:g} h)"
+    return None
+
+
+def orphans(cache: Path) -> List[Tuple[Path, str]]:
+    """Images no interpreter can use any more, with why: the interpreter they were built
+    from is gone or changed (its key no longer matches), they were built by an older
+    envman, or their manifest does not read back. `new` never finds them again."""
+    images = cache / IMAGES_DIR
+    found = []
+    for entry in _entries(images):
+        if entry.name.startswith("."):
+            continue
+        why = _orphaned(images / entry.name)
+        if why is not None:
+            found.append((images / entry.name, why))
+    return found
+
+
+def _orphaned(path: Path) -> Optional[str]:
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return None  # not an image envman made; left alone
+        data = json.loads(read_regular(path / MANIFEST, CACHE_MAX))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+    except FileNotFoundError:
+        return "an image without a manifest (no interpreter can use it)"
+    except (OSError, ValueError, RecursionError):
+        return "an image whose manifest does not read back (no interpreter can use it)"
+    fmt = data.get("format")
+    if not isinstance(fmt, int) or fmt < FORMAT:
+        return "built by an older envman, whose images this one no longer uses"
+    if fmt > FORMAT:
+        return None  # a newer envman's: not ours to judge
+    real, version, implementation = data.get("real"), data.get("version"), data.get("implementation")
+    if not all(isinstance(v, str) for v in (real, version, implementation)):
+        return "an image whose manifest does not name its interpreter"
+    assert isinstance(real, str) and isinstance(version, str) and isinstance(implementation, str)
+    if not os.path.isfile(real):
+        return f"the interpreter it was built from ({real}) is gone"
+    try:
+        key = image_key(Interpreter(real, version, implementation))
+    except OperationFailed:
+        return f"the interpreter it was built from ({real}) cannot be read"
+    if key != path.name:
+        return f"the interpreter it was built from ({real}) was replaced or upgraded since"
+    return None
+
+
+def _entries(images: Path) -> List["os.DirEntry[str]"]:
+    """What `pip-images` holds; nothing if it is missing or not a real directory."""
+    try:
+        if not stat.S_ISDIR(os.lstat(images).st_mode):
+            return []
+        with os.scandir(images) as found:
+            return sorted(found, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def remove_leftover(cache: Path, path: Path) -> str:
+    """`doctor --fix` for a leftover: judged again first (never a build in progress)."""
+    if _abandoned(path) is None:
+        return "left alone: no longer abandoned (or already gone)"
+    if not delete_cache_tree(path):
+        raise OperationFailed(f"could not delete all of {path}")
+    return "deleted"
+
+
+def remove_orphan(cache: Path, path: Path) -> str:
+    """`doctor --fix` for an orphaned image: judged again, then moved aside whole (as a
+    damaged image is) and deleted; environments linked to its files keep their data."""
+    if _orphaned(path) is None:
+        return "left alone: usable again (or already gone)"
+    aside = path.parent / f".trash-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, aside)
+    except OSError as exc:
+        raise OperationFailed(f"could not move {path} aside: {exc.strerror}") from None
+    if not delete_cache_tree(aside):
+        raise OperationFailed(f"moved {path} to {aside}, but could not delete all of it")
+    return "deleted"
 
 
 def _discard(images: Path, path: Path) -> None:
@@ -312,79 +475,152 @@ class _Unsuitable(Exception):
 
 def install(image: Image, env_dir: Path) -> None:
     """Link (or copy) the image's files into `env_dir`, then write its entry points and
-    RECORDs fresh. Raises Damaged if a file does not match the manifest."""
-    site_packages = env_dir / image.site_packages
-    if not site_packages.is_dir():
-        raise _Unsuitable(f"{image.site_packages} is missing")
-    bin_dir = env_dir / SCRIPTS
-    python = bin_dir / image.python_name
-    if not os.path.lexists(python):
-        python = env_python(env_dir)
-    written = {entry: _write_script(Path(os.path.normpath(site_packages / entry)), python, body)
-               for entry, body in image.scripts.items()
-               if Path(os.path.normpath(site_packages / entry)).parent == bin_dir}
-    # Plain strings, not pathlib, in this loop: it runs a thousand times or more.
-    source_dir, target_dir = f"{image.tree}{os.sep}", f"{site_packages}{os.sep}"
-    for directory in sorted({os.path.dirname(name) for name, _, _ in image.files} - {""}):
-        try:
-            os.mkdir(target_dir + directory)  # sorted: a parent comes before its children
-        except FileExistsError:
-            pass
-    linking = True
-    lstat, regular = os.lstat, stat.S_ISREG
-    for name, size, mtime_ns in image.files:
-        source, target = source_dir + name, target_dir + name
-        try:
-            st = lstat(source)
-        except OSError as exc:
-            raise Damaged(f"{name}: {exc.strerror}") from None
-        if st.st_size != size or st.st_mtime_ns != mtime_ns or not regular(st.st_mode):
+    RECORDs fresh. Raises Damaged if a file does not match the manifest.
+
+    Everything is done from directory descriptors opened without following links, on
+    both sides: a directory in the image or in the environment swapped for a symbolic
+    link stops the seeding instead of leading a link, a write or an unlink elsewhere.
+    """
+    opened: List[int] = []
+
+    def down(fd: int, path: str, missing: Callable[[str], Exception],
+             linked: Callable[[str], Exception]) -> int:
+        for part in path.split("/"):
+            try:
+                fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                raise missing(f"{path} is missing") from None
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise linked(f"{path} is not a directory (a symbolic link?)") from None
+                raise OperationFailed(f"seeding pip failed: cannot open {path}: {exc.strerror}") from None
+            opened.append(fd)
+        return fd
+
+    def refused(detail: str) -> Exception:
+        return OperationFailed(f"seeding pip failed: in {env_dir}, {detail}",
+                               hint="envman writes only inside the environment, never through a link")
+
+    try:
+        images = os.open(image.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        opened.append(images)
+        top = down(images, f"{image.path.name}/{TREE}", Damaged, Damaged)
+        env = os.open(env_dir, _DIR_FLAGS)
+        opened.append(env)
+        site = down(env, image.site_packages, _Unsuitable, refused)
+        bin_fd = down(env, SCRIPTS, _Unsuitable, refused)
+        python = env_dir / SCRIPTS / image.python_name
+        if not os.path.lexists(python):
+            python = env_python(env_dir)
+        up = len(image.site_packages.split("/")) * 3 + len(SCRIPTS) + 1  # "../../../bin/"
+        written = {entry: _write_script(bin_fd, entry[up:], python, body)
+                   for entry, body in image.scripts.items()}
+        sources, targets = {"": top}, {"": site}
+        for directory in image.dirs:  # parents first; checked by _load to lie inside the tree
+            parent, _, base = directory.rpartition("/")
+            sources[directory] = down(sources[parent], base, Damaged, Damaged)
+            try:
+                os.mkdir(base, dir_fd=targets[parent])
+            except FileExistsError:
+                pass
+            targets[directory] = down(targets[parent], base, refused, refused)
+        linking = True
+        for name, size, mtime_ns, digest in image.files:
+            parent, _, base = name.rpartition("/")
+            data, st = _read_checked(sources[parent], base, name, size, mtime_ns, digest)
+            if name.endswith(".dist-info/RECORD"):
+                _write_record(data, targets[parent], base, written)
+                continue
+            if linking:
+                linking = _link(sources[parent], targets[parent], base)
+            if not linking:
+                _write_new(targets[parent], base, data, stat.S_IMODE(st.st_mode), st)
+    except OSError as exc:
+        raise OperationFailed(f"seeding pip into {env_dir} failed: {exc.strerror or exc}") from None
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _read_checked(dir_fd: int, base: str, name: str, size: int, mtime_ns: int,
+                  digest: str) -> Tuple[bytes, os.stat_result]:
+    """The image file's content, checked against the manifest: a regular file of the
+    recorded size, modification time and SHA-256.
+
+    The hash is what makes the check sound: size and mtime survive damage that keeps
+    them (a file overwritten in place, its mtime put back), and the alternatives do
+    not hold either. An image's ctime cannot be compared: every hard link made into an
+    environment, and every environment deleted, changes the link count and so the
+    ctime of the image's files. Read-only files stop nobody running as root. A sample,
+    or the .pyc headers only, misses damage elsewhere in a file. Hashing every file
+    costs ~10-15 ms per `new` (1,000-1,300 files, 16-19 MB, already in the page cache;
+    see the notes for bench_new.py), a few per cent of a pip-ready `new`.
+    """
+    try:
+        fd = os.open(base, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise Damaged(f"{name}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_mtime_ns != mtime_ns:
             raise Damaged(f"{name} differs from the manifest")
-        if name.endswith(".dist-info/RECORD"):
-            _write_record(Path(source), Path(target), written)
-            continue
-        if linking:
-            linking = _link(source, target)
-        if not linking:
-            _copy(source, target)
+        chunks = []
+        left = size + 1  # one byte more: a file that grew is seen
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        raise Damaged(f"{name}'s content differs from the manifest")
+    return data, st
 
 
-def _link(source: str, target: str) -> bool:
+def _link(source_dir: int, target_dir: int, base: str) -> bool:
     """Hard-link; False where the file system cannot (another device, no links, too many)."""
     try:
-        os.link(source, target)
+        os.link(base, base, src_dir_fd=source_dir, dst_dir_fd=target_dir, follow_symlinks=False)
         return True
     except FileExistsError:  # a retry after a damaged image: replace what the first try put
-        os.unlink(target)
-        return _link(source, target)
+        os.unlink(base, dir_fd=target_dir)  # a name in the environment's own directory
+        return _link(source_dir, target_dir, base)
     except FileNotFoundError as exc:
-        raise Damaged(f"{os.path.basename(source)}: {exc.strerror}") from None
+        raise Damaged(f"{base}: {exc.strerror}") from None
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
             return False
-        raise OperationFailed(f"seeding pip failed: cannot link {target}: {exc.strerror}") from None
+        raise OperationFailed(f"seeding pip failed: cannot link {base}: {exc.strerror}") from None
 
 
-def _copy(source: str, target: str) -> None:
-    """A copy keeping the modification time, so the compiled files stay valid for it."""
+def _write_new(dir_fd: int, base: str, data: bytes, mode: int,
+               times: Optional[os.stat_result] = None) -> None:
+    """Write `base` in the directory open as `dir_fd` afresh (whatever had the name is
+    unlinked first, never followed), keeping `times`' modification time if given: a
+    copy's compiled files stay valid for it."""
     try:
-        if os.path.lexists(target):
-            os.unlink(target)
-        shutil.copy2(source, target)
-    except FileNotFoundError as exc:
-        raise Damaged(f"{os.path.basename(source)}: {exc.strerror}") from None
-    except OSError as exc:
-        raise OperationFailed(f"seeding pip failed: cannot copy to {target}: {exc.strerror}") from None
+        os.unlink(base, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if times is not None:
+            os.fchmod(fd, mode)  # exactly the image's mode, as a copy keeps it
+            os.utime(fd, ns=(times.st_atime_ns, times.st_mtime_ns))
+    finally:
+        os.close(fd)
 
 
-def _write_script(target: Path, python: Path, body: str) -> Tuple[str, int]:
+def _write_script(bin_fd: int, name: str, python: Path, body: str) -> Tuple[str, int]:
     """An entry point naming this environment's interpreter; returns its RECORD hash and size."""
     data = (shebang(str(python)) + body).encode("utf-8")
-    if os.path.lexists(target):
-        os.unlink(target)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o777)  # less the umask, as pip
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    _write_new(bin_fd, name, data, 0o777)  # less the umask, as pip
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"sha256={digest}", len(data)
 
@@ -400,18 +636,17 @@ def shebang(python: str) -> str:
     return f"#!/bin/sh\n'''exec' {quoted} \"$0\" \"$@\"\n' '''\n"
 
 
-def _write_record(source: Path, target: Path, written: Dict[str, Tuple[str, int]]) -> None:
-    """The image's RECORD with the entry points' lines made true for this environment."""
+def _write_record(data: bytes, dir_fd: int, base: str, written: Dict[str, Tuple[str, int]]) -> None:
+    """The image's RECORD with the entry points' lines made true for this environment.
+    Its paths are only compared with the entry points', never opened."""
     lines = []
-    for line in source.read_text(encoding="utf-8").splitlines():
+    for line in data.decode("utf-8").splitlines():
         entry = line.split(",", 1)[0]
         if entry in written:
             digest, size = written[entry]
             line = f"{entry},{digest},{size}"
         lines.append(line + "\n")
-    if os.path.lexists(target):
-        os.unlink(target)
-    target.write_text("".join(lines), encoding="utf-8")
+    _write_new(dir_fd, base, "".join(lines).encode("utf-8"), 0o666)
 
 
 def _ensurepip(env_dir: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import a_python, child_env, envman_cmd, pyenv_pythons
+from conftest import a_python, child_env, envman_cmd, need_python, pyenv_pythons
 
 from envman import seeding
 from envman.interpreters import Finder
@@ -139,8 +139,31 @@ def damage_manifest(image: Path) -> None:
     (image / seeding.MANIFEST).write_text('{"format": 1, "files": [')
 
 
-@pytest.mark.parametrize("damage", [damage_missing, damage_truncated, damage_manifest],
-                         ids=["file-missing", "file-truncated", "manifest-half-written"])
+def damage_pyc_same_size_same_mtime(image: Path) -> None:
+    """A compiled file overwritten in place past its header, size and mtime kept: Python
+    would load it (the header still matches its source) and die on `bad marshal data`."""
+    victim = next((image / seeding.TREE).glob("pip/__pycache__/__init__.*.pyc"))
+    st = os.stat(victim)
+    with open(victim, "r+b") as handle:
+        handle.seek(16)
+        handle.write(b"\0" * (st.st_size - 16))
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(victim).st_size == st.st_size
+
+
+def damage_symlinked_directory(image: Path) -> None:
+    """A directory of the image swapped for a link to a copy elsewhere: never linked through."""
+    inside = image / seeding.TREE / "pip" / "_internal"
+    elsewhere = image.parent.parent / "elsewhere"
+    shutil.copytree(inside, elsewhere, symlinks=True)
+    shutil.rmtree(inside)
+    inside.symlink_to(elsewhere)
+
+
+@pytest.mark.parametrize("damage", [damage_missing, damage_truncated, damage_manifest,
+                                    damage_pyc_same_size_same_mtime, damage_symlinked_directory],
+                         ids=["file-missing", "file-truncated", "manifest-half-written",
+                              "pyc-same-size-same-mtime", "symlinked-directory"])
 def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
     """In-process: seed one environment, damage the image, seed another."""
     finder = Finder(tmp_path / "cache")
@@ -162,7 +185,7 @@ def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
     pip(second, "check")
     rebuilt = seeding._load(images_in(cache)[0])
     assert rebuilt is not None
-    for name, size, mtime_ns in rebuilt.files:
+    for name, size, mtime_ns, _ in rebuilt.files:
         st = os.stat(rebuilt.tree / name)
         assert (st.st_size, st.st_mtime_ns) == (size, mtime_ns), name
     assert not [p for p in (cache / seeding.IMAGES_DIR).iterdir() if p.name.startswith(".")]
@@ -202,7 +225,7 @@ def test_copies_where_links_are_impossible_and_odd_paths_run(tmp_path: Path,
     env = tmp_path / 'odd "dir" $HOME `x`' / "env"
     make_bare_venv(interpreter.executable, env)
 
-    def no_links(source: object, target: object) -> None:
+    def no_links(source: object, target: object, **where: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
@@ -284,3 +307,242 @@ def test_discarding_an_image_follows_no_link_and_crosses_no_mount(tmp_path: Path
         assert (aside / "tree" / "mnt" / "precious.txt").read_text() == "on another file system"
     finally:
         sp.run(["umount", "-l", str(next(images.iterdir()) / "tree" / "mnt")])
+
+
+# Every Python envman claims as a target ("any CPython or PyPy from 3.4 on"): those
+# pyenv has here, each made pip-ready (no --without-pip) and used to install and
+# uninstall a local wheel, one environment per Python.
+TARGETS = ["3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def pip_ready_round(cli, project: Path, wheelhouse: Path, minor: str) -> None:
+    python = str(need_python(minor))
+    name = "p" + minor.replace(".", "")
+    made = cli("new", name, "--python", python, cwd=project)
+    assert made.code == 0, made
+    assert "Traceback" not in made.err, made
+    done = cli("run", name, "--", "python", "-m", "pip", "install", "--no-index",
+               "--find-links", str(wheelhouse), "tinypkg==2.0", cwd=project)
+    assert done.code == 0, done
+    shown = cli("run", name, "--", "python", "-c", "import tinypkg; print(tinypkg.VERSION)", cwd=project)
+    assert shown.out.strip() == "2.0", shown
+    gone = cli("run", name, "--", "python", "-m", "pip", "uninstall", "-y", "tinypkg", cwd=project)
+    assert gone.code == 0, gone
+    left = cli("run", name, "--", "python", "-c", "import tinypkg", cwd=project)
+    assert left.code != 0, left
+
+
+@pytest.mark.parametrize("minor", TARGETS)
+def test_pip_ready_new_on_every_target_python_installs_and_uninstalls(
+        cli, project: Path, wheelhouse: Path, minor: str) -> None:
+    pip_ready_round(cli, project, wheelhouse, minor)
+
+
+@pytest.mark.parametrize("installer", ["uv"], indirect=True)
+@pytest.mark.parametrize("minor", ["3.8", "3.9"])
+def test_pip_ready_new_with_uv_on_path_on_pythons_bundling_setuptools(
+        cli, project: Path, wheelhouse: Path, minor: str, installer: str) -> None:
+    pip_ready_round(cli, project, wheelhouse, minor)
+
+
+def valid_manifest() -> dict:
+    return {"format": seeding.FORMAT, "site_packages": "lib/python3.12/site-packages",
+            "python_name": "python3", "distributions": ["pip-1"], "dirs": ["pip", "pip/sub"],
+            "scripts": {"../../../bin/pip": "body"},
+            "files": [["pip/__init__.py", 1, 1, "0" * 64], ["pip/sub/x.py", 1, 1, "0" * 64]]}
+
+
+def escaping(manifest: dict, where: str, bad: str) -> dict:
+    if where == "file":
+        manifest["files"].append([bad, 1, 1, "0" * 64])
+    elif where == "dir":
+        manifest["dirs"].append(bad)
+    elif where == "script":
+        manifest["scripts"][bad] = "body"
+    else:
+        manifest[where] = bad
+    return manifest
+
+
+BAD_PATHS = ["../x", "pip/../../x", "/etc/passwd", "pip//x", "./pip/x", "pip/./x", "pip/",
+             "pip\\..\\..\\x", "pip/x\0", "", "."]
+
+
+@pytest.mark.parametrize("where", ["file", "dir", "site_packages"])
+@pytest.mark.parametrize("bad", BAD_PATHS)
+def test_a_manifest_naming_a_path_outside_its_tree_is_never_used(tmp_path: Path, where: str,
+                                                                  bad: str) -> None:
+    """In-process: the manifest is read as the cache's, and refused whole (then rebuilt)."""
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(valid_manifest()))
+    assert seeding._load(image) is not None
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), where, bad)))
+    assert seeding._load(image) is None
+
+
+@pytest.mark.parametrize("bad", ["../../../bin/../../../x", "../../bin/pip", "../../../../bin/pip",
+                                 "../../../bin/sub/pip", "../../../lib/pip", "pip",
+                                 "../../../bin/", "../../../bin/.."])
+def test_an_entry_point_outside_bin_is_never_written(tmp_path: Path, bad: str) -> None:
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "script", bad)))
+    assert seeding._load(image) is None
+
+
+@pytest.mark.parametrize("bad", ["python3\nimport os", "py thon", "../python", "bin/python", ""])
+def test_an_interpreter_name_that_is_not_one_plain_name_is_refused(tmp_path: Path, bad: str) -> None:
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "python_name", bad)))
+    assert seeding._load(image) is None
+
+
+def test_a_manifest_path_leading_outside_deletes_nothing_and_new_rebuilds_the_image(
+        cli, project: Path, home: Path, tmp_path: Path) -> None:
+    """An entry that, read from the environment's site-packages, names a file outside the
+    data root, and read from the image's tree, a file of the same size and mtime: the old
+    seeding unlinked the victim ("exists") and linked the other file in its place."""
+    python = str(a_python())
+    assert cli("new", "a", "--python", python, "-q", cwd=project).code == 0
+    victim = tmp_path / f"victim-{tmp_path.name}" / "keep.txt"
+    victim.parent.mkdir()
+    victim.write_text("keep")
+    before = os.stat(victim)
+    image = images(home)[0]
+    # From envs/b/lib/python3.X/site-packages six levels up is tmp_path; from the image's
+    # tree (cache/pip-images/KEY/tree) it is tmp_path's parent.
+    entry = f"../../../../../../{victim.parent.name}/keep.txt"
+    decoy = Path(os.path.normpath(image / seeding.TREE / entry))
+    decoy.parent.mkdir(exist_ok=True)
+    decoy.write_text("evil")
+    st = os.stat(decoy)
+    manifest = json.loads((image / seeding.MANIFEST).read_text())
+    manifest["files"].insert(0, [entry, st.st_size, st.st_mtime_ns,
+                                 hashlib.sha256(b"evil").hexdigest()])
+    (image / seeding.MANIFEST).write_text(json.dumps(manifest))
+    try:
+        made = cli("new", "b", "--python", python, cwd=project)
+        assert victim.read_text() == "keep" and os.stat(victim).st_ino == before.st_ino
+        assert made.code == 0, made
+        assert "damaged" in made.err and "building the pip image" in made.err, made
+        assert decoy.read_text() == "evil"
+        pip(home / "envs" / "b", "check")
+    finally:
+        shutil.rmtree(decoy.parent)
+
+
+def test_a_symlinked_site_packages_in_the_environment_leads_no_write_elsewhere(tmp_path: Path) -> None:
+    """A directory of the environment swapped for a link (a hostile `uv venv`, say):
+    seeding stops with a clear error and writes nothing through the link."""
+    from envman.errors import OperationFailed
+
+    interpreter = Finder(tmp_path / "cache").probe(str(a_python()))
+    env = tmp_path / "env"
+    make_bare_venv(interpreter.executable, env)
+    site = next(env.glob("lib/python3.*/site-packages"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    site.rmdir()
+    site.symlink_to(outside)
+    with pytest.raises(OperationFailed, match="not a directory"):
+        seeding.seed_pip(tmp_path / "cache", interpreter, env)
+    assert list(outside.iterdir()) == []
+
+
+# -- doctor: what killed builds left, and images no interpreter uses ------------------
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_doctor_reports_and_removes_killed_image_builds_never_a_live_one(cli, project: Path,
+                                                                          home: Path) -> None:
+    """A real `envman new` killed (-9) while it builds the first image leaves its
+    `.build-PID-HEX`; a build directory named after a live process stays, even with --fix."""
+    import signal
+    import time as clock
+
+    images_dir = home / "cache" / seeding.IMAGES_DIR
+    proc = subprocess.Popen([*envman_cmd(), "new", "k", "--python", str(a_python())], cwd=project,
+                            env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = clock.monotonic() + 120
+    while not (images_dir.is_dir() and any(p.name.startswith(".build-") and (p / "venv").is_dir()
+                                           for p in images_dir.iterdir())):
+        assert proc.poll() is None and clock.monotonic() < deadline, "the build never started"
+        clock.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = [p for p in images_dir.iterdir() if p.name.startswith(".build-")]
+    assert len(killed) == 1
+    live = subprocess.Popen(["sleep", "120"])
+    try:
+        building = images_dir / f".build-{live.pid}-0123abcd"
+        (building / "venv").mkdir(parents=True)
+        old_trash = images_dir / ".trash-old"  # no pid in the name: judged by its age
+        (old_trash / "tree").mkdir(parents=True)
+        os.utime(old_trash, (0, 0))
+        dead_trash = images_dir / f".trash-{dead_pid()}-89abcdef"
+        dead_trash.mkdir()
+
+        seen = cli("doctor")
+        assert seen.code == 1, seen
+        assert seen.err.count("cache-leftover: ") == 3, seen
+        assert f"cache-leftover: {killed[0]}" in seen.err and str(building) not in seen.err, seen
+        fixed = cli("doctor", "--fix")
+        assert fixed.code == 0, fixed
+        assert not killed[0].exists() and not old_trash.exists() and not dead_trash.exists()
+        assert (building / "venv").is_dir(), "a build by a running process is left alone"
+        assert cli("doctor").code == 0
+    finally:
+        live.kill()
+        live.wait()
+    seen = cli("doctor")
+    assert f"cache-leftover: {building}" in seen.err, seen
+    assert cli("doctor", "--fix").code == 0 and not building.exists()
+
+
+def test_doctor_reports_and_removes_images_no_interpreter_can_use(cli, project: Path, home: Path,
+                                                                  tmp_path: Path) -> None:
+    python = str(a_python())
+    assert cli("new", "a", "--python", python, "-q", cwd=project).code == 0
+    [usable] = images(home)
+    assert cli("doctor").code == 0, "a usable image is no finding"
+
+    def variant(name: str, **changes: object) -> Path:
+        copy = usable.parent / name
+        shutil.copytree(usable, copy, symlinks=True)
+        manifest = json.loads((copy / seeding.MANIFEST).read_text())
+        manifest.update(changes)
+        (copy / seeding.MANIFEST).write_text(json.dumps(manifest))
+        return copy
+
+    gone = variant("cpython-3.12-gone", real=str(tmp_path / "deleted" / "python3"))
+    others = [exe for minor, exe in pyenv_pythons().items() if os.path.realpath(exe) != os.path.realpath(python)]
+    replaced = variant("cpython-3.12-replaced", real=os.path.realpath(others[0])) if others else None
+    older = variant("cpython-3.12-older", format=1)
+    broken = variant("cpython-3.12-broken")
+    (broken / seeding.MANIFEST).write_text("{")
+    # A manifest swapped for a FIFO must not hang doctor.
+    fifo = usable.parent / "cpython-3.12-fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / seeding.MANIFEST)
+    orphans = [p for p in (gone, replaced, older, broken, fifo) if p is not None]
+
+    seen = cli("doctor", timeout=60)
+    assert seen.code == 1, seen
+    for orphan in orphans:
+        assert f"cache-orphan: {orphan}: " in seen.err, seen
+    assert str(usable) not in seen.err, seen
+    assert "is gone" in seen.err and "older envman" in seen.err, seen
+    fixed = cli("doctor", "--fix", timeout=60)
+    assert fixed.code == 0, fixed
+    assert [p.name for p in (home / "cache" / seeding.IMAGES_DIR).iterdir()] == [usable.name]
+    pip(home / "envs" / "a", "check")  # its files are its own links: the orphans' deletion took nothing
+    again = cli("new", "b", "--python", python, cwd=project)
+    assert again.code == 0 and "building the pip image" not in again.err, again

@@ -108,3 +108,15 @@ def test_files_that_would_block(ws: common.Workspace, target: str, kind: str) ->
     fig = files.files(ws, targets=[target], attacks=[kind])
     assert fig.trials == 8  # ls, info, path, activate, new, doctor, the --auto hook, completion
     assert not fig.anomalies, "\n".join(lines(fig))
+
+
+def test_pip_image_attacks(ws: common.Workspace) -> None:
+    """A manifest path leading out, a symlinked directory in the image and in the new
+    environment, same-size damage: nothing outside the data root changes, pip works."""
+    import images
+
+    chosen = ["file ../ x6", "image directory a symlink", "env site-packages a symlink (hostile uv)",
+              ".pyc same size, same mtime"]
+    fig = images.images(ws, only=chosen)
+    assert fig.trials == len(chosen)
+    assert not fig.anomalies, "\n".join(lines(fig))

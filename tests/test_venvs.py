@@ -90,3 +90,19 @@ def test_a_failure_is_one_clean_error(tmp_path: Path) -> None:
     with pytest.raises(OperationFailed, match="creating the environment with Python"):
         venvs.create_here(Interpreter(os.path.realpath(sys.executable), HERE, "cpython"),
                           str(blocker / "env"), system_site_packages=False, copies=False, prompt=None)
+
+
+@pytest.mark.parametrize("installer", ["uv"], indirect=True)
+def test_with_uv_on_path_the_interpreter_running_envman_makes_the_venv_in_process(
+        cli, project: Path, home: Path, requirements, installer: str) -> None:
+    """No `uv venv` process when envman's own interpreter is chosen: the standard
+    library's venv makes it here, pip is seeded from the image, uv installs."""
+    req = requirements("tinypkg==1.0")
+    made = cli("new", "u", "--python", sys.executable, "-r", str(req), cwd=project)
+    assert made.code == 0, made
+    assert "creating the environment with venv" in made.err, made
+    assert "uv venv" not in made.err and "installing 1 requirement file with uv pip" in made.err, made
+    env = home / "envs" / "u"
+    assert "uv = " not in (env / "pyvenv.cfg").read_text()
+    ran = cli("run", "u", "--", "python", "-c", "import tinypkg, pip; print(tinypkg.VERSION)")
+    assert ran.code == 0 and ran.out.strip() == "1.0", ran

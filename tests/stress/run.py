@@ -25,6 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Figures, workspace  # noqa: E402
 import sections  # noqa: E402
 import files  # noqa: E402
+import images  # noqa: E402
+
+
+SECTIONS = ("concurrency", "kills", "hostile", "traps", "files", "images")
 
 
 def report(figures: List[Figures], seed: int, seconds: float) -> int:
@@ -48,12 +52,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--only", choices=("concurrency", "kills", "hostile", "traps", "files"),
+    parser.add_argument("--only", choices=SECTIONS,
                         action="append", help="run only these sections")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
-    only = set(args.only or ("concurrency", "kills", "hostile", "traps", "files"))
+    only = set(args.only or SECTIONS)
     ws = workspace()
     started = time.monotonic()
     figures: List[Figures] = []
@@ -72,6 +76,9 @@ def main() -> int:
         if "files" in only:  # a FIFO, /dev/zero, a huge file at every file envman reads
             figures.append(files.files(ws, quick=args.quick))
             print(f"files done ({time.monotonic() - started:.0f} s)", flush=True)
+        if "images" in only:  # the pip image: manifest paths leading out, links, same-size damage
+            figures.append(images.images(ws))
+            print(f"images done ({time.monotonic() - started:.0f} s)", flush=True)
     finally:
         from common import unmount_under
         unmount_under(ws.base)
