@@ -784,10 +784,18 @@ def move_command(
     store = _store()
     record = _find(store, name)
     if project is not None:
+        from envman.identity import links_to
+
         directory = moves.project_directory(Path(project))
+        linked = links_to(record.project, record.path)
         moved = moves.point(store, record, directory)
         say(f"{moved.name!r} now serves {_home(moved.project)} (was {_home(record.project)}); "
             "the environment itself is unchanged")
+        if linked and links_to(moved.project, moved.path):
+            say(f"  the .venv link moved with it: {_home(str(directory / '.venv'))}")
+        elif linked:
+            say(f"  {_home(str(directory / '.venv'))} exists and was left alone; "
+                f"the link in {_home(record.project)} was removed")
         return
     from envman import renaming, uv
 

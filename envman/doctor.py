@@ -63,7 +63,75 @@ def examine(store: Store) -> List[Finding]:
     findings += _check_stamps(store, current)
     findings += _check_temp_files(store, current)
     findings += _check_link_leftovers(store, current)
+    findings += _check_project_links(store, current)
     return findings
+
+
+def _check_project_links(store: Store, current: Registry) -> List[Finding]:
+    """`.venv` links that name the wrong environment: one an `mv --project` was killed
+    before moving (its marker still names the old project), and a registered project's
+    `.venv` linking into the store but to none of that project's environments (an older
+    envman's `mv --project` left it; the name may be reused by another project since)."""
+    from envman import moves
+
+    findings = []
+    pending: Set[str] = set()
+    for record in current:
+        old = moves.link_move_pending(store, record)
+        if old is not None:
+            pending.add(old)
+            findings.append(Finding("link-stale", record.name,
+                                    f"an interrupted `envman mv {record.name} --project` left the .venv link "
+                                    f"in {old}", _finish_link_move(store, record)))
+    by_project: Dict[str, Set[str]] = {}
+    for record in current:
+        by_project.setdefault(record.project, set()).add(os.path.normpath(record.path))
+    for project in sorted(by_project):
+        target = _store_link(store, project)
+        if target is not None and target not in by_project[project] and project not in pending:
+            link = os.path.join(project, ".venv")
+            findings.append(Finding("link-stale", link, f"links to {target}, which is no environment of "
+                                    "this project", _drop_stale_link(store, project)))
+    return findings
+
+
+def _store_link(store: Store, project: str) -> Optional[str]:
+    """Where `PROJECT/.venv` points, if it is a symbolic link into the store's envs."""
+    from envman.fsutil import is_within
+
+    try:
+        target = os.readlink(os.path.join(project, ".venv"))
+    except OSError:
+        return None
+    target = os.path.normpath(os.path.join(project, target))
+    return target if is_within(target, store.envs_dir) and target != str(store.envs_dir) else None
+
+
+def _finish_link_move(store: Store, record: EnvRecord) -> Repair:
+    def repair() -> str:
+        from envman import moves
+
+        made = moves.finish_link_move(store, record)
+        return (f"moved it to {record.project}/.venv" if made
+                else "the old project's link is gone; the new project's .venv was left as it is")
+
+    return repair
+
+
+def _drop_stale_link(store: Store, project: str) -> Repair:
+    def repair() -> str:
+        with registry.locked(store):
+            envs = {os.path.normpath(r.path) for r in registry.load(store) if r.project == project}
+            target = _store_link(store, project)
+            if target is None or target in envs:
+                return "left alone: it changed meanwhile"
+            try:  # a symbolic link (readlink said so): unlinking it touches nothing it names
+                os.unlink(os.path.join(project, ".venv"))
+            except OSError as exc:
+                raise OperationFailed(f"cannot remove {project}/.venv: {exc.strerror}") from None
+        return "removed"
+
+    return repair
 
 
 def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:

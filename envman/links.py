@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import List, Optional
 
+from envman import checkpoints
 from envman.errors import OperationFailed, UsageError
 from envman.identity import LINK_NAME, links_to
 from envman.models import EnvRecord
@@ -64,6 +65,28 @@ def remove(record: EnvRecord) -> bool:
         return False
     _unlink(taken)
     return True
+
+
+def move(old_project: str, record: EnvRecord) -> bool:
+    """After `mv --project`: `record`'s new project gets the `.venv` link the old one had
+    (only where nothing named `.venv` is there), and the old project's link goes (only
+    while it still is a link to this environment). Returns whether a link was made."""
+    if os.path.normpath(old_project) == os.path.normpath(record.project):
+        return False  # nothing moved (a killed `mv` whose record was never saved)
+    made = False
+    new = where(record)
+    if os.path.isdir(record.project) and not os.path.lexists(new):
+        try:
+            os.symlink(record.path, new, target_is_directory=True)
+            made = True
+        except OSError:
+            pass
+    checkpoints.reached("linked")
+    if links_to(old_project, record.path):
+        taken = _take(old_project, record.path)
+        if taken is not None:
+            _unlink(taken)
+    return made
 
 
 def follow_rename(old: EnvRecord, new: EnvRecord) -> bool:
