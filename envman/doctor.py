@@ -142,7 +142,9 @@ def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:
     other is deleted."""
     from envman import links
 
-    return [Finding("link-leftover", path, "a temporary link left beside .venv by a killed envman",
+    return [Finding("link-leftover", path,
+                    "a temporary link left beside .venv by a killed envman" if os.path.islink(path)
+                    else "the project's own .venv directory, renamed aside by a killed envman",
                     _mend_link(store, path, project))
             for project in sorted({r.project for r in current}) for path in links.leftovers(project)]
 
@@ -151,6 +153,11 @@ def _mend_link(store: Store, path: str, project: str) -> Repair:
     from envman import links
 
     def repair() -> str:
+        if not os.path.islink(path) and os.path.isdir(path):
+            if links.restore_directory(path, project):
+                return "renamed back to .venv"
+            raise OperationFailed(f"{project}/.venv exists: {path} was left as it is",
+                                  hint="nothing was deleted; rename it back yourself")
         envs = {os.path.normpath(r.path) for r in registry.load(store) if r.project == project}
         try:
             target = os.path.normpath(os.path.join(project, os.readlink(path)))

@@ -120,7 +120,9 @@ def project_of(record: EnvRecord) -> str:
 
 def leftovers(project: str) -> List[str]:
     """The temporary links a killed envman left beside `.venv` (named with the writer's
-    pid, `.venv.envman-PID-HEX`) whose writer is gone: `doctor --fix` removes them."""
+    pid, `.venv.envman-PID-HEX`) whose writer is gone, and the person's own `.venv` (a
+    directory) that a killed `link --remove` had renamed aside to check it: `doctor
+    --fix` removes the links and gives a directory its name back (`restore_directory`)."""
     from envman.markers import process_alive
 
     try:
@@ -131,7 +133,7 @@ def leftovers(project: str) -> List[str]:
     for name in names:
         pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
         path = os.path.join(project, name)
-        if pid.isdigit() and not process_alive(int(pid)) and os.path.islink(path):
+        if pid.isdigit() and not process_alive(int(pid)) and (os.path.islink(path) or os.path.isdir(path)):
             found.append(path)
     return found
 
@@ -141,6 +143,21 @@ def restore(path: str, project: str) -> bool:
     if not os.path.islink(path) or not _place(path, os.path.join(project, LINK_NAME)):
         return False
     _unlink(path)
+    return True
+
+
+def restore_directory(path: str, project: str) -> bool:
+    """Give one of `leftovers` that is a real directory (the person's `.venv`) its name
+    back, only where nothing has it; it is never deleted."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return False
+    venv = os.path.join(project, LINK_NAME)
+    if os.path.lexists(venv):
+        return False
+    try:  # rename replaces an empty directory made meanwhile: looked at just before
+        os.rename(path, venv)
+    except OSError:
+        return False
     return True
 
 
@@ -170,6 +187,7 @@ def _take(project: str, env_path: str) -> Optional[str]:
         os.rename(os.path.join(project, LINK_NAME), aside)
     except OSError:
         return None
+    checkpoints.reached("aside")
     try:
         target = os.readlink(aside)
     except OSError:

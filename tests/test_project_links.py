@@ -96,3 +96,21 @@ def test_mv_project_killed_at_each_step_leaves_one_link_after_doctor(cli, tmp_pa
     owner = Path(cli("info", "web", "--json").out.split('"project": "')[1].split('"')[0])
     assert owner in (a, b)
     assert venv_links(a, b) == [f"{owner.name}/.venv -> {home / 'envs' / 'web'}"], fixed
+
+
+def test_doctor_gives_a_real_venv_renamed_aside_its_name_back(cli, project: Path, home: Path) -> None:
+    """A killed `link --remove` had renamed the person's own `.venv` directory aside."""
+    assert cli("new", "web", "--without-pip", cwd=project).code == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    aside = project / f"{links.TEMP_PREFIX}{dead.pid}-0badc0de"
+    aside.mkdir()
+    (aside / "keep.txt").write_text("mine")
+    report = cli("doctor")
+    assert report.code == 1 and "link-leftover" in report.err and str(aside) in report.err, report
+    fixed = cli("doctor", "--fix")
+    assert fixed.code == 0, fixed
+    assert (project / ".venv" / "keep.txt").read_text() == "mine"
+    assert not os.path.lexists(aside)
+    assert cli("doctor").code == 0
+
