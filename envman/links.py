@@ -86,6 +86,14 @@ def move(old_project: str, record: EnvRecord) -> bool:
         taken = _take(old_project, record.path)
         if taken is not None:
             _unlink(taken)
+    # An earlier `mv` killed with the old link aside: that one goes too.
+    for aside in leftovers(old_project):
+        try:
+            target = os.path.normpath(os.path.join(old_project, os.readlink(aside)))
+        except OSError:
+            continue
+        if target == os.path.normpath(record.path):
+            _unlink(aside)
     return made
 
 

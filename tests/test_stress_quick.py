@@ -96,3 +96,12 @@ def test_deletion_trap(ws: common.Workspace, trap: str) -> None:
     fig = sections.traps(ws, which=[trap])
     assert fig.trials == 1
     assert not fig.anomalies, "\n".join(lines(fig))
+
+
+@pytest.mark.parametrize("mode,point", [("huge-line", "pointed"), ("link", "aside")])
+def test_projects_section(ws: common.Workspace, mode: str, point: str) -> None:
+    import projects
+
+    fig = projects.section(ws, modes=(mode,), points=(point,))
+    assert fig.trials == 2 and fig.not_reached == 0
+    assert not fig.anomalies, "\n".join(lines(fig))

@@ -47,12 +47,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--only", choices=("concurrency", "kills", "hostile", "traps"),
+    parser.add_argument("--only", choices=("concurrency", "kills", "hostile", "traps", "projects"),
                         action="append", help="run only these sections")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
-    only = set(args.only or ("concurrency", "kills", "hostile", "traps"))
+    only = set(args.only or ("concurrency", "kills", "hostile", "traps", "projects"))
     ws = workspace()
     started = time.monotonic()
     figures: List[Figures] = []
@@ -68,6 +68,10 @@ def main() -> int:
             print(f"hostile done ({time.monotonic() - started:.0f} s)", flush=True)
         if "traps" in only:
             figures.append(sections.traps(ws))
+        if "projects" in only:
+            import projects
+
+            figures.append(projects.section(ws, rounds=1 if args.quick else 4))
     finally:
         from common import unmount_under
         unmount_under(ws.base)
