@@ -209,6 +209,11 @@ def ls(
     given(project, "--project")
     store, config = _store(), _config()
     records = list(registry.load(store))
+    from envman import relocation
+
+    old_root = relocation.moved_from(store, records)
+    if old_root is not None:
+        say(f"envman: {relocation.note(old_root)}")
     if project is not None:
         base = os.path.realpath(os.path.expanduser(project))
         records = [r for r in records if r.project == base or r.project.startswith(base.rstrip(os.sep) + os.sep)]

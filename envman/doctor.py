@@ -54,6 +54,9 @@ def examine(store: Store) -> List[Finding]:
         current = registry.load(store)
     except RegistryError as exc:
         return [_unreadable_registry(store, exc), *_check_temp_files(store, Registry())]
+    moved = _check_moved(store, current)
+    if moved is not None:
+        return [moved]  # every other finding would be a consequence: judged once the records point here
     ids = {r.id for r in current}
     # A record whose rebuild was interrupted is reported once, by its backup's finding.
     pending = {f.marker.id for f in building.backups(store) if f.marker and f.marker.id in ids}
@@ -134,6 +137,35 @@ def _drop_stale_link(store: Store, project: str) -> Repair:
     return repair
 
 
+def _check_moved(store: Store, current: Registry) -> Optional[Finding]:
+    from envman import markers, relocation
+
+    old = relocation.moved_from(store, current)
+    if old is None:
+        return None
+
+    def repoint() -> str:
+        changed: List[str] = []
+
+        def change(now: Registry) -> Registry:
+            for record in list(now):
+                new = relocation.here(store, record)
+                if new.path == record.path or not os.path.lexists(new.path):
+                    continue
+                found = lifecycle.classify(store, Path(new.path), new)
+                if found.kind is Kind.READY and found.marker is not None:
+                    markers.write(Path(new.path), replace(found.marker, record=new.to_dict()))
+                now = now.with_record(new)
+                changed.append(record.name)
+            return now
+
+        registry.update(store, change)
+        return (f"{len(changed)} record(s) point here now; `envman recreate --all --yes` "
+                "rebuilds their environments here")
+
+    return Finding("store-moved", str(store.root), relocation.note(old), repoint)
+
+
 def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:
     """A killed `.venv` update's temporary links in a registered project. One naming an
     environment registered for that project (when the repair runs: an earlier repair
@@ -211,6 +243,9 @@ def _marker_record(store: Store, found: Found) -> Optional[EnvRecord]:
         record = EnvRecord.from_dict(marker.name, marker.record, str(found.path / MARKER_NAME))
     except RegistryError:
         return None
+    from envman import relocation
+
+    record = relocation.here(store, record)  # a marker written before the store was moved
     if record.id != marker.id or record.name != found.path.name:
         return None
     if lifecycle.place_of(store, record) != found.path:
