@@ -117,9 +117,14 @@ def _finder(store: Store) -> "Finder":
 def _find(store: Store, ref: Optional[str]) -> EnvRecord:
     from envman import lookup
 
+    from envman import relocation
+
     found = lookup.find(store, registry.load(store), ref)
     if found.note:
         say(found.note)
+    old_root = relocation.moved_from(store, [found.record])
+    if old_root is not None:
+        say(f"envman: {relocation.note(old_root)}")
     if found.moved_to is not None:
         from envman import moves
 
@@ -336,8 +341,12 @@ def path(
     name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
 ) -> None:
     """Print the environment's root directory, nothing else."""
+    from envman import relocation
+
     store = _store()
-    typer.echo(_find(store, name).path)
+    record = _find(store, name)
+    moved = relocation.moved_from(store, [record]) is not None
+    typer.echo(relocation.here(store, record).path if moved else record.path)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

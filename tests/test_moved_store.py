@@ -25,6 +25,8 @@ def test_a_copied_store_is_recognised_and_recreate_all_rebuilds_it_here(cli, tmp
     listed = cli("ls", env=env)
     assert listed.code == 0 and f"this store was moved from {home}" in listed.err, listed
     assert "envman recreate --all" in listed.err
+    where = cli("path", "web", env=env)
+    assert where.out.strip() == str(new_home / "envs" / "web") and "moved from" in where.err, where
     report = cli("doctor", env=env)
     assert report.code == 1 and "store-moved" in report.err and "marker" not in report.err, report
     fixed = cli("doctor", "--fix", env=env)
