@@ -33,6 +33,7 @@ clears (putting a `recreate`'s backup back).
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +45,7 @@ from envman.lifecycle import Found, Kind, Op
 from envman.markers import MarkerState
 from envman.models import EnvRecord
 from envman.registry import Registry
-from envman.runner import clean_environ, run
+from envman.runner import clean_environ, excerpt, run
 from envman.store import Store, env_python
 
 VERIFY_TIMEOUT = 60.0
@@ -82,7 +83,7 @@ def build(store: Store, record: EnvRecord, steps: Callable[[], None],
     try:
         steps()
         checkpoints.reached("built")
-        verify(reservation.path)
+        verify(store, reservation.path)
         moved_aside = commit(store, reservation, on_ready)
     except BaseException:
         undo(store, reservation)
@@ -253,8 +254,29 @@ def backups(store: Store) -> List[Found]:
     return [f for f in found if f.kind is Kind.BACKUP]
 
 
-def verify(env_dir: Path) -> None:
-    """A complete environment: `pyvenv.cfg`, and a `bin/python` that runs as this one."""
+def in_store(store: Store, env_dir: Path) -> None:
+    """The built directory is still a real directory of the store: the installer (a
+    hostile or broken `uv`) may have replaced it by a link to a venv elsewhere, which
+    envman must never register (nor, later, refuse to delete forever)."""
+    try:
+        st, envs = os.lstat(env_dir), os.stat(store.envs_dir)
+    except OSError as exc:
+        raise OperationFailed(f"building {env_dir} failed: it is gone ({exc.strerror})",
+                              hint="the installer removed it; nothing was registered") from None
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise OperationFailed(f"building {env_dir} failed: the installer left {what} there, "
+                              "not the environment's directory",
+                              hint="nothing was registered; what it links to was not touched")
+    if st.st_dev != envs.st_dev:
+        raise OperationFailed(f"building {env_dir} failed: a different file system is mounted there",
+                              hint="nothing was registered")
+
+
+def verify(store: Store, env_dir: Path) -> None:
+    """A complete environment: a real directory of the store, `pyvenv.cfg`, and a
+    `bin/python` that runs as this one."""
+    in_store(store, env_dir)
     if not (env_dir / "pyvenv.cfg").is_file():
         raise OperationFailed(f"building {env_dir} failed: the interpreter made no pyvenv.cfg",
                               hint="it does not create virtual environments; choose another with --python")
@@ -263,7 +285,7 @@ def verify(env_dir: Path) -> None:
                  what=f"checking the new environment's {python.name}", env=clean_environ(),
                  capture=True, timeout=VERIFY_TIMEOUT)
     if os.path.realpath(prefix) != os.path.realpath(env_dir):
-        raise OperationFailed(f"building {env_dir} failed: its {python.name} runs as {prefix!r}, "
+        raise OperationFailed(f"building {env_dir} failed: its {python.name} runs as {excerpt(prefix)!r}, "
                               "not as the new environment")
 
 
@@ -290,6 +312,7 @@ def commit(store: Store, reservation: Reservation,
                 raise UsageError(f"an environment named {present.name!r} was registered meanwhile "
                                  f"(project {present.project})", hint="choose another name")
             moved_aside.extend(clear_for_rebuild(store, old))
+        in_store(store, reservation.path)
         found = markers.read(reservation.path)
         if found is None or found.id != record.id or not markers.mine(found):
             raise OperationFailed(f"{reservation.path} changed while it was being built")

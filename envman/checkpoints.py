@@ -16,6 +16,9 @@ The points, in the order an operation reaches them:
 | `registered` | the record is saved; the backup (for `recreate`) is not yet deleted |
 | `trash` | deletion: the directory has just been renamed to `envs/.trash-*` |
 | `unlink` | deletion: the first file inside has just been deleted |
+| `pointed` | `mv --project` of an environment with a `.venv` link: the record and marker name the new project, the link is not yet moved |
+| `linked` | `mv --project`: the new project's `.venv` link is made, the old project's not yet removed |
+| `aside` | a `.venv` update (`link --remove`, `rm`, a rename, `mv --project`): `.venv` has just been renamed to `.venv.envman-PID-HEX`, not yet checked |
 | `write:FILE` | an atomic write of FILE (`.envman-marker.toml`, `registry.toml`): its temporary file is complete, not yet renamed into place |
 """
 

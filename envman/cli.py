@@ -115,11 +115,14 @@ def _finder(store: Store) -> "Finder":
 
 
 def _find(store: Store, ref: Optional[str]) -> EnvRecord:
-    from envman import lookup
+    from envman import lookup, relocation
 
     found = lookup.find(store, registry.load(store), ref)
     if found.note:
         say(f"envman: {found.note}")
+    old_root = relocation.moved_from(store, [found.record])
+    if old_root is not None:
+        say(f"envman: {relocation.note(old_root)}")
     if found.moved_to is not None:
         from envman import moves
 
@@ -211,6 +214,11 @@ def ls(
     given(project, "--project")
     store, config = _store(), _config()
     records = list(registry.load(store))
+    from envman import relocation
+
+    old_root = relocation.moved_from(store, records)
+    if old_root is not None:
+        say(f"envman: {relocation.note(old_root)}")
     if project is not None:
         base = os.path.realpath(os.path.expanduser(project))
         records = [r for r in records if r.project == base or r.project.startswith(base.rstrip(os.sep) + os.sep)]
@@ -333,8 +341,12 @@ def path(
     name: Optional[str] = typer.Argument(None, metavar="NAME", help="Name or project path (default: the current project)."),
 ) -> None:
     """Print the environment's root directory, nothing else."""
+    from envman import relocation
+
     store = _store()
-    typer.echo(_find(store, name).path)
+    record = _find(store, name)
+    moved = relocation.moved_from(store, [record]) is not None
+    typer.echo(relocation.here(store, record).path if moved else record.path)
 
 
 class _RunCommand(PlainCommand):
@@ -826,10 +838,18 @@ def move_command(
     store = _store()
     record = _find(store, name)
     if project is not None:
+        from envman.identity import links_to
+
         directory = moves.project_directory(Path(project))
+        linked = links_to(record.project, record.path)
         moved = moves.point(store, record, directory)
         say(f"{moved.name!r} now serves {_home(moved.project)} (was {_home(record.project)}); "
             "the environment itself is unchanged")
+        if linked and links_to(moved.project, moved.path):
+            say(f"  the .venv link moved with it: {_home(str(directory / '.venv'))}")
+        elif linked:
+            say(f"  {_home(str(directory / '.venv'))} exists and was left alone; "
+                f"the link in {_home(record.project)} was removed")
         return
     from envman import renaming, uv
 

@@ -55,6 +55,9 @@ def examine(store: Store) -> List[Finding]:
     except RegistryError as exc:
         return [_unreadable_registry(store, exc), *_check_temp_files(store, Registry()),
                 *_check_cache(store)]
+    moved = _check_moved(store, current)
+    if moved is not None:
+        return [moved]  # every other finding would be a consequence: judged once the records point here
     ids = {r.id for r in current}
     # A record whose rebuild was interrupted is reported once, by its backup's finding.
     pending = {f.marker.id for f in building.backups(store) if f.marker and f.marker.id in ids}
@@ -64,6 +67,7 @@ def examine(store: Store) -> List[Finding]:
     findings += _check_stamps(store, current)
     findings += _check_temp_files(store, current)
     findings += _check_link_leftovers(store, current)
+    findings += _check_project_links(store, current)
     findings += _check_cache(store)
     return findings
 
@@ -83,6 +87,102 @@ def _check_cache(store: Store) -> List[Finding]:
                for path, why in seeding.orphans(store.cache)])
 
 
+def _check_project_links(store: Store, current: Registry) -> List[Finding]:
+    """`.venv` links that name the wrong environment: one an `mv --project` was killed
+    before moving (its marker still names the old project), and a registered project's
+    `.venv` linking into the store but to none of that project's environments (an older
+    envman's `mv --project` left it; the name may be reused by another project since)."""
+    from envman import moves
+
+    findings = []
+    pending: Set[str] = set()
+    for record in current:
+        old = moves.link_move_pending(store, record)
+        if old is not None:
+            pending.add(old)
+            findings.append(Finding("link-stale", record.name,
+                                    f"an interrupted `envman mv {record.name} --project` left the .venv link "
+                                    f"in {old}", _finish_link_move(store, record)))
+    by_project: Dict[str, Set[str]] = {}
+    for record in current:
+        by_project.setdefault(record.project, set()).add(os.path.normpath(record.path))
+    for project in sorted(by_project):
+        target = _store_link(store, project)
+        if target is not None and target not in by_project[project] and project not in pending:
+            link = os.path.join(project, ".venv")
+            findings.append(Finding("link-stale", link, f"links to {target}, which is no environment of "
+                                    "this project", _drop_stale_link(store, project)))
+    return findings
+
+
+def _store_link(store: Store, project: str) -> Optional[str]:
+    """Where `PROJECT/.venv` points, if it is a symbolic link into the store's envs."""
+    from envman.fsutil import is_within
+
+    try:
+        target = os.readlink(os.path.join(project, ".venv"))
+    except OSError:
+        return None
+    target = os.path.normpath(os.path.join(project, target))
+    return target if is_within(target, store.envs_dir) and target != str(store.envs_dir) else None
+
+
+def _finish_link_move(store: Store, record: EnvRecord) -> Repair:
+    def repair() -> str:
+        from envman import moves
+
+        made = moves.finish_link_move(store, record)
+        return (f"moved it to {record.project}/.venv" if made
+                else "the old project's link is gone; the new project's .venv was left as it is")
+
+    return repair
+
+
+def _drop_stale_link(store: Store, project: str) -> Repair:
+    def repair() -> str:
+        with registry.locked(store):
+            envs = {os.path.normpath(r.path) for r in registry.load(store) if r.project == project}
+            target = _store_link(store, project)
+            if target is None or target in envs:
+                return "left alone: it changed meanwhile"
+            try:  # a symbolic link (readlink said so): unlinking it touches nothing it names
+                os.unlink(os.path.join(project, ".venv"))
+            except OSError as exc:
+                raise OperationFailed(f"cannot remove {project}/.venv: {exc.strerror}") from None
+        return "removed"
+
+    return repair
+
+
+def _check_moved(store: Store, current: Registry) -> Optional[Finding]:
+    from envman import markers, relocation
+
+    old = relocation.moved_from(store, current)
+    if old is None:
+        return None
+
+    def repoint() -> str:
+        changed: List[str] = []
+
+        def change(now: Registry) -> Registry:
+            for record in list(now):
+                new = relocation.here(store, record)
+                if new.path == record.path or not os.path.lexists(new.path):
+                    continue
+                found = lifecycle.classify(store, Path(new.path), new)
+                if found.kind is Kind.READY and found.marker is not None:
+                    markers.write(Path(new.path), replace(found.marker, record=new.to_dict()))
+                now = now.with_record(new)
+                changed.append(record.name)
+            return now
+
+        registry.update(store, change)
+        return (f"{len(changed)} record(s) point here now; `envman recreate --all --yes` "
+                "rebuilds their environments here")
+
+    return Finding("store-moved", str(store.root), relocation.note(old), repoint)
+
+
 def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:
     """A killed `.venv` update's temporary links in a registered project. One naming an
     environment registered for that project (when the repair runs: an earlier repair
@@ -91,7 +191,9 @@ def _check_link_leftovers(store: Store, current: Registry) -> List[Finding]:
     other is deleted."""
     from envman import links
 
-    return [Finding("link-leftover", path, "a temporary link left beside .venv by a killed envman",
+    return [Finding("link-leftover", path,
+                    "a temporary link left beside .venv by a killed envman" if os.path.islink(path)
+                    else "the project's own .venv directory, renamed aside by a killed envman",
                     _mend_link(store, path, project))
             for project in sorted({r.project for r in current}) for path in links.leftovers(project)]
 
@@ -100,6 +202,11 @@ def _mend_link(store: Store, path: str, project: str) -> Repair:
     from envman import links
 
     def repair() -> str:
+        if not os.path.islink(path) and os.path.isdir(path):
+            if links.restore_directory(path, project):
+                return "renamed back to .venv"
+            raise OperationFailed(f"{project}/.venv exists: {path} was left as it is",
+                                  hint="nothing was deleted; rename it back yourself")
         envs = {os.path.normpath(r.path) for r in registry.load(store) if r.project == project}
         try:
             target = os.path.normpath(os.path.join(project, os.readlink(path)))
@@ -153,6 +260,9 @@ def _marker_record(store: Store, found: Found) -> Optional[EnvRecord]:
         record = EnvRecord.from_dict(marker.name, marker.record, str(found.path / MARKER_NAME))
     except RegistryError:
         return None
+    from envman import relocation
+
+    record = relocation.here(store, record)  # a marker written before the store was moved
     if record.id != marker.id or record.name != found.path.name:
         return None
     if lifecycle.place_of(store, record) != found.path:

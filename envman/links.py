@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import List, Optional
 
+from envman import checkpoints
 from envman.errors import OperationFailed, UsageError
 from envman.identity import LINK_NAME, links_to
 from envman.models import EnvRecord
@@ -66,6 +67,36 @@ def remove(record: EnvRecord) -> bool:
     return True
 
 
+def move(old_project: str, record: EnvRecord) -> bool:
+    """After `mv --project`: `record`'s new project gets the `.venv` link the old one had
+    (only where nothing named `.venv` is there), and the old project's link goes (only
+    while it still is a link to this environment). Returns whether a link was made."""
+    if os.path.normpath(old_project) == os.path.normpath(record.project):
+        return False  # nothing moved (a killed `mv` whose record was never saved)
+    made = False
+    new = where(record)
+    if os.path.isdir(record.project) and not os.path.lexists(new):
+        try:
+            os.symlink(record.path, new, target_is_directory=True)
+            made = True
+        except OSError:
+            pass
+    checkpoints.reached("linked")
+    if links_to(old_project, record.path):
+        taken = _take(old_project, record.path)
+        if taken is not None:
+            _unlink(taken)
+    # An earlier `mv` killed with the old link aside: that one goes too.
+    for aside in leftovers(old_project):
+        try:
+            target = os.path.normpath(os.path.join(old_project, os.readlink(aside)))
+        except OSError:
+            continue
+        if target == os.path.normpath(record.path):
+            _unlink(aside)
+    return made
+
+
 def follow_rename(old: EnvRecord, new: EnvRecord) -> bool:
     """After a rename: re-point `PROJECT/.venv` from the old environment to the new one,
     if it still is a link to the old one (looked for where a moved project would be,
@@ -97,7 +128,9 @@ def project_of(record: EnvRecord) -> str:
 
 def leftovers(project: str) -> List[str]:
     """The temporary links a killed envman left beside `.venv` (named with the writer's
-    pid, `.venv.envman-PID-HEX`) whose writer is gone: `doctor --fix` removes them."""
+    pid, `.venv.envman-PID-HEX`) whose writer is gone, and the person's own `.venv` (a
+    directory) that a killed `link --remove` had renamed aside to check it: `doctor
+    --fix` removes the links and gives a directory its name back (`restore_directory`)."""
     from envman.markers import process_alive
 
     try:
@@ -108,7 +141,7 @@ def leftovers(project: str) -> List[str]:
     for name in names:
         pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
         path = os.path.join(project, name)
-        if pid.isdigit() and not process_alive(int(pid)) and os.path.islink(path):
+        if pid.isdigit() and not process_alive(int(pid)) and (os.path.islink(path) or os.path.isdir(path)):
             found.append(path)
     return found
 
@@ -118,6 +151,21 @@ def restore(path: str, project: str) -> bool:
     if not os.path.islink(path) or not _place(path, os.path.join(project, LINK_NAME)):
         return False
     _unlink(path)
+    return True
+
+
+def restore_directory(path: str, project: str) -> bool:
+    """Give one of `leftovers` that is a real directory (the person's `.venv`) its name
+    back, only where nothing has it; it is never deleted."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        return False
+    venv = os.path.join(project, LINK_NAME)
+    if os.path.lexists(venv):
+        return False
+    try:  # rename replaces an empty directory made meanwhile: looked at just before
+        os.rename(path, venv)
+    except OSError:
+        return False
     return True
 
 
@@ -147,6 +195,7 @@ def _take(project: str, env_path: str) -> Optional[str]:
         os.rename(os.path.join(project, LINK_NAME), aside)
     except OSError:
         return None
+    checkpoints.reached("aside")
     try:
         target = os.readlink(aside)
     except OSError:

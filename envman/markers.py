@@ -40,6 +40,9 @@ class Marker:
     started: Optional[int] = None  # the creator's start time (clock ticks since boot)
     replaces: Optional[str] = None  # a `recreate`: the id of the record this rebuild replaces
     record: Mapping[str, Any] = field(default_factory=dict)
+    # `mv --project` moving the `.venv` link: the old project, until its link is moved
+    # (what `doctor --fix` finishes when that `mv` was killed; see envman.moves).
+    link_from: Optional[str] = None
 
     def creator_gone(self) -> bool:
         """Whether the process that wrote this marker is provably no longer running.
@@ -69,6 +72,8 @@ class Marker:
             doc["started"] = self.started
         if self.replaces is not None:
             doc["replaces"] = self.replaces
+        if self.link_from is not None:
+            doc["link_from"] = self.link_from
         doc["record"] = dict(self.record)
         return doc
 
@@ -146,6 +151,7 @@ def _from_document(doc: Mapping[str, Any]) -> Optional[Marker]:
     version, pid = integer(doc.get("marker_version")), integer(doc.get("pid"))
     record_id, name, host = doc.get("id"), doc.get("name"), doc.get("host")
     replaces, record, started = doc.get("replaces"), doc.get("record", {}), doc.get("started")
+    link_from = doc.get("link_from")
     try:
         state = MarkerState(doc.get("state"))
     except ValueError:
@@ -154,7 +160,8 @@ def _from_document(doc: Mapping[str, Any]) -> Optional[Marker]:
             or not isinstance(record_id, str) or not ID_RE.match(record_id)
             or not isinstance(name, str) or not isinstance(record, dict)
             or (replaces is not None and not (isinstance(replaces, str) and ID_RE.match(replaces)))
-            or (started is not None and integer(started) is None)):
+            or (started is not None and integer(started) is None)
+            or (link_from is not None and not (isinstance(link_from, str) and os.path.isabs(link_from)))):
         return None
     return Marker(id=record_id, name=name, state=state, pid=pid, host=host,
-                  started=integer(started), replaces=replaces, record=record)
+                  started=integer(started), replaces=replaces, record=record, link_from=link_from)

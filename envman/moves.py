@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from envman import identity, lifecycle, markers, registry
+from envman import checkpoints, identity, lifecycle, markers, registry
 from envman.errors import OperationFailed, UsageError
 from envman.lifecycle import Kind
 from envman.models import EnvRecord
@@ -153,9 +153,13 @@ def point(store: Store, record: EnvRecord, project: Path) -> EnvRecord:
 
     The record and the copy of it in the environment's marker change together (so that
     `doctor --fix` rebuilding a lost registry keeps the new place); the environment
-    itself is untouched: a venv does not embed its project's path.
+    itself is untouched: a venv does not embed its project's path. A `.venv` link in the
+    old project moves with it (`links.move`): the marker names the old project until
+    that is done, so that `doctor --fix` finishes it after a kill (`finish_link_move`).
     """
     moved: List[EnvRecord] = []
+    carries = (os.path.normpath(record.project) != os.path.normpath(str(project))
+               and identity.links_to(record.project, record.path))
 
     def change(current: Registry) -> Registry:
         present = current.envs.get(record.name)
@@ -163,15 +167,50 @@ def point(store: Store, record: EnvRecord, project: Path) -> EnvRecord:
             raise OperationFailed(f"environment {record.name!r} changed meanwhile",
                                   hint="nothing was changed; run the command again")
         new = present.with_changes(project=str(project), project_identity=identity.take(str(project)))
-        _update_marker(store, present, new)
+        _update_marker(store, present, new, link_from=present.project if carries else None)
         moved.append(new)
         return current.with_record(new)
 
     registry.update(store, change)
+    if carries:
+        checkpoints.reached("pointed")
+        finish_link_move(store, moved[0])
     return moved[0]
 
 
-def _update_marker(store: Store, old: EnvRecord, new: EnvRecord) -> None:
+def link_move_pending(store: Store, record: EnvRecord) -> Optional[str]:
+    """The old project whose `.venv` link an `mv --project` of `record` has not moved yet."""
+    place = lifecycle.place_of(store, record)
+    if place is None:
+        return None
+    found = lifecycle.classify(store, place, record)
+    return found.marker.link_from if found.kind is Kind.READY and found.marker is not None else None
+
+
+def finish_link_move(store: Store, record: EnvRecord) -> bool:
+    """Under the lock: move the `.venv` link an `mv --project` of `record` (still
+    registered as it is) left to move, then drop the note of it from the marker.
+    Returns whether a link was made in the new project."""
+    from envman import links
+
+    made: List[bool] = []
+
+    def change(current: Registry) -> Registry:
+        present = current.envs.get(record.name)
+        if present is None or present.id != record.id:
+            raise OperationFailed(f"environment {record.name!r} changed meanwhile",
+                                  hint="run the command again")
+        old = link_move_pending(store, present)
+        if old is not None:
+            made.append(links.move(old, present))
+            _update_marker(store, present, present)
+        return current
+
+    registry.update(store, change)
+    return bool(made and made[0])
+
+
+def _update_marker(store: Store, old: EnvRecord, new: EnvRecord, link_from: Optional[str] = None) -> None:
     """The marker keeps a copy of its record; rewritten only in the record's own, complete
     environment (an adopted one has no marker, a damaged one is left as it is)."""
     place = lifecycle.place_of(store, old)
@@ -181,7 +220,7 @@ def _update_marker(store: Store, old: EnvRecord, new: EnvRecord) -> None:
     if found.kind is not Kind.READY or found.marker is None:
         return
     try:
-        markers.write(place, dataclasses.replace(found.marker, record=new.to_dict()))
+        markers.write(place, dataclasses.replace(found.marker, record=new.to_dict(), link_from=link_from))
     except OSError as exc:
         raise OperationFailed(f"cannot update the marker in {place}: {exc.strerror}",
                               hint="nothing was changed") from None

@@ -11,6 +11,11 @@ from envman.errors import OperationFailed
 
 Output = Union[int, IO[str], None]
 
+# How much of a program's output an error message quotes: its last lines, each cut,
+# so that a program printing megabytes on one line still gives one readable error.
+QUOTED_LINES = 3
+QUOTED_CHARS = 300
+
 
 def run(
     cmd: Sequence[str],
@@ -36,7 +41,10 @@ def run(
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=subprocess.PIPE if capture else None,
-            text=True,
+            # A program may print anything: bytes that are not UTF-8 become U+FFFD,
+            # never an internal error.
+            encoding="utf-8",
+            errors="replace",
             timeout=timeout,
         )
     except FileNotFoundError:
@@ -48,14 +56,24 @@ def run(
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"{what} failed: {cmd[0]} did not finish in {timeout} s") from None
     if done.returncode != 0:
-        shown = " ".join(cmd[:4]) + (" …" if len(cmd) > 4 else "")
-        detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
+        shown = excerpt(" ".join(cmd[:4]), chars=QUOTED_CHARS // 2) + (" …" if len(cmd) > 4 else "")
+        detail = excerpt(done.stderr or "") if capture else ""
         raise OperationFailed(
             f"{what} failed: `{shown}` exited with status {done.returncode}"
-            + (f": {detail[0]}" if detail else ""),
+            + (f": {detail}" if detail else ""),
             hint=None if capture else "its own output above says why",
         )
     return done.stdout or ""
+
+
+def excerpt(output: str, lines: int = QUOTED_LINES, chars: int = QUOTED_CHARS) -> str:
+    """What an error message quotes of a program's `output`: its last non-blank lines
+    (most programs say why last) joined by " | ", at most `chars` characters, with
+    control characters shown as `?` so that the message stays one line."""
+    kept = [line.strip() for line in output.splitlines() if line.strip()][-lines:]
+    text = " | ".join(kept)
+    text = "".join(c if c.isprintable() else "?" for c in text[:chars + 1])
+    return text[:chars] + " …" if len(text) > chars else text
 
 
 def clean_environ(extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:

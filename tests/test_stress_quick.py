@@ -120,3 +120,12 @@ def test_pip_image_attacks(ws: common.Workspace) -> None:
     fig = images.images(ws, only=chosen)
     assert fig.trials == len(chosen)
     assert not fig.anomalies, "\n".join(lines(fig))
+
+
+@pytest.mark.parametrize("mode,point", [("huge-line", "pointed"), ("link", "aside")])
+def test_projects_section(ws: common.Workspace, mode: str, point: str) -> None:
+    import projects
+
+    fig = projects.section(ws, modes=(mode,), points=(point,))
+    assert fig.trials == 2 and fig.not_reached == 0
+    assert not fig.anomalies, "\n".join(lines(fig))

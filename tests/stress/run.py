@@ -26,9 +26,10 @@ from common import REPO, Figures, workspace  # noqa: E402
 import sections  # noqa: E402
 import files  # noqa: E402
 import images  # noqa: E402
+import projects  # noqa: E402
 
 
-SECTIONS = ("concurrency", "kills", "hostile", "traps", "files", "images")
+SECTIONS = ("concurrency", "kills", "hostile", "traps", "files", "images", "projects")
 
 
 def report(figures: List[Figures], seed: int, seconds: float) -> int:
@@ -79,6 +80,9 @@ def main() -> int:
         if "images" in only:  # the pip image: manifest paths leading out, links, same-size damage
             figures.append(images.images(ws))
             print(f"images done ({time.monotonic() - started:.0f} s)", flush=True)
+        if "projects" in only:  # hostile uv output, .venv after a killed mv --project
+            figures.append(projects.section(ws, rounds=1 if args.quick else 4))
+            print(f"projects done ({time.monotonic() - started:.0f} s)", flush=True)
     finally:
         from common import unmount_under
         unmount_under(ws.base)
