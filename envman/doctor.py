@@ -155,28 +155,14 @@ def _drop_stale_link(store: Store, project: str) -> Repair:
 
 
 def _check_moved(store: Store, current: Registry) -> Optional[Finding]:
-    from envman import markers, relocation
+    from envman import relocation
 
     old = relocation.moved_from(store, current)
     if old is None:
         return None
 
     def repoint() -> str:
-        changed: List[str] = []
-
-        def change(now: Registry) -> Registry:
-            for record in list(now):
-                new = relocation.here(store, record)
-                if new.path == record.path or not os.path.lexists(new.path):
-                    continue
-                found = lifecycle.classify(store, Path(new.path), new)
-                if found.kind is Kind.READY and found.marker is not None:
-                    markers.write(Path(new.path), replace(found.marker, record=new.to_dict()))
-                now = now.with_record(new)
-                changed.append(record.name)
-            return now
-
-        registry.update(store, change)
+        changed = relocation.repoint(store)
         return (f"{len(changed)} record(s) point here now; `envman recreate --all --yes` "
                 "rebuilds their environments here")
 

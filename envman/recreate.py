@@ -175,7 +175,12 @@ def recreate_all(store: Store, options: RecreateOptions, broken_only: bool,
     `on_done` hears about each environment as soon as it is finished. An interruption
     (Ctrl-C, SIGTERM) stops the run after putting the current environment back.
     """
+    from envman import relocation
+
     finder = finder or Finder(store.cache)
+    if relocation.moved_from(store, registry.load(store)) is not None:
+        moved = relocation.repoint(store)  # a copied store: rebuilt where it is now
+        progress(f"pointed {len(moved)} record(s) of a moved store here")
     outcomes = []
     for record in selected(store, broken_only):
         if record.adopted:

@@ -10,7 +10,9 @@ then rebuilds every environment in its new place.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, List, Optional
 
 from envman.models import EnvRecord
 from envman.store import Store
@@ -44,7 +46,32 @@ def here(store: Store, record: EnvRecord) -> EnvRecord:
     return record
 
 
+def repoint(store: Store) -> List[str]:
+    """Point every record of the old root (and the copy in its environment's marker) at
+    this store, under the lock; the names changed. The environments still embed the old
+    path until they are rebuilt (`recreate --all` does both)."""
+    from envman import lifecycle, markers, registry
+    from envman.lifecycle import Kind
+
+    changed: List[str] = []
+
+    def change(now: "registry.Registry") -> "registry.Registry":
+        for record in list(now):
+            new = here(store, record)
+            if new.path == record.path or not os.path.lexists(new.path):
+                continue
+            found = lifecycle.classify(store, Path(new.path), new)
+            if found.kind is Kind.READY and found.marker is not None:
+                markers.write(Path(new.path), replace(found.marker, record=new.to_dict()))
+            now = now.with_record(new)
+            changed.append(record.name)
+        return now
+
+    registry.update(store, change)
+    return changed
+
+
 def note(old: str) -> str:
     return (f"this store was moved from {old}: its environments embed that path; "
-            "`envman doctor --fix` points its records here, then `envman recreate --all` "
-            "rebuilds its environments here")
+            "`envman recreate --all` rebuilds them here (`envman doctor --fix` only points "
+            "their records here)")

@@ -53,3 +53,18 @@ def test_a_copied_store_whose_registry_is_lost_is_registered_from_its_markers(cl
     listed = json.loads(cli("ls", "--json", env=env).out)
     assert [e["name"] for e in listed] == ["web"], listed
     assert cli("path", "web", env=env).out.strip() == str(new_home / "envs" / "web")
+
+
+def test_recreate_all_alone_rebuilds_a_copied_store_here(cli, tmp_path: Path, home: Path,
+                                                         project: Path) -> None:
+    """The one command the note names: no `doctor --fix` first."""
+    new_home = copied(cli, tmp_path, home, project)
+    env = {"ENVMAN_HOME": str(new_home)}
+    rebuilt = cli("recreate", "--all", "--yes", env=env)
+    assert rebuilt.code == 0 and "recreated 'web'" in rebuilt.err, rebuilt
+    ran = cli("run", "web", "--", "python", "-c", "import sys; print(sys.prefix)", env=env)
+    assert ran.code == 0 and ran.out.strip() == str(new_home / "envs" / "web"), ran
+    assert str(home) not in (new_home / "envs" / "web" / "bin" / "activate").read_text()
+    assert cli("doctor", env=env).code == 0
+    assert "moved from" not in cli("ls", env=env).err
+    assert cli("path", "web").out.strip() == str(home / "envs" / "web"), "the original is untouched"
