@@ -342,15 +342,7 @@ def leftovers(cache: Path) -> List[Tuple[Path, str]]:
     """The `.build-PID-HEX`/`.trash-PID-HEX` directories of image builds and discards
     that were killed, with why: the process named in it is gone, or it is older than any
     build can take. A build of a running envman is never one of them."""
-    images = cache / IMAGES_DIR
-    found = []
-    for entry in _entries(images):
-        if not entry.name.startswith((".build-", ".trash-")):
-            continue
-        why = _abandoned(images / entry.name)
-        if why is not None:
-            found.append((images / entry.name, why))
-    return found
+    return _judged(cache, lambda name: name.startswith((".build-", ".trash-")), _abandoned)
 
 
 def _abandoned(path: Path) -> Optional[str]:
@@ -378,12 +370,17 @@ def orphans(cache: Path) -> List[Tuple[Path, str]]:
     """Images no interpreter can use any more, with why: the interpreter they were built
     from is gone or changed (its key no longer matches), they were built by an older
     envman, or their manifest does not read back. `new` never finds them again."""
+    return _judged(cache, lambda name: not name.startswith("."), _orphaned)
+
+
+def _judged(cache: Path, wanted: Callable[[str], bool],
+            judge: Callable[[Path], Optional[str]]) -> List[Tuple[Path, str]]:
+    """The entries of the image directory whose name is `wanted` and that `judge` finds
+    a reason against, with that reason."""
     images = cache / IMAGES_DIR
     found = []
     for entry in _entries(images):
-        if entry.name.startswith("."):
-            continue
-        why = _orphaned(images / entry.name)
+        why = judge(images / entry.name) if wanted(entry.name) else None
         if why is not None:
             found.append((images / entry.name, why))
     return found

@@ -19,25 +19,9 @@ from shellkit import COMMANDS, need_shell, shell_environ
 
 from envman import shellinit, shells
 
-# How each attack is made at a path (what was there is removed first).
-ATTACKS = ("fifo", "zero", "huge")
-
-
-def attack(path: Path, kind: str) -> None:
-    if path.is_dir() and not path.is_symlink():
-        import shutil
-
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "zero":
-        path.symlink_to("/dev/zero")
-    else:
-        with open(path, "wb") as handle:
-            handle.truncate(300 * 1024 * 1024)  # sparse: cheap to make, too big to read
+# A FIFO, a link to /dev/zero or a huge sparse file, made as the fault campaign makes them.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "stress"))
+from files import ATTACKS, attack  # noqa: E402
 
 
 def new(cli, name: str, project: Path, *extra: str) -> Dict[str, object]:
