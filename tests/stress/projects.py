@@ -55,6 +55,17 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _another_python() -> str:
+    """An interpreter other than the one running envman: with that one, envman makes the
+    venv in its own process and never asks uv, so the attack would not be reached."""
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    running = os.path.realpath(sys._base_executable if hasattr(sys, "_base_executable") else sys.executable)
+    for candidate in sorted(versions.glob("3.*/bin/python3"), reverse=True):
+        if os.path.realpath(candidate) != running and candidate.name and candidate.is_file():
+            return str(candidate)
+    raise RuntimeError("the hostile uv trials need a second Python 3 under pyenv")
+
+
 def hostile_uv_trial(root: Root, mode: str) -> List[str]:
     exe = root.base / "fake-bin" / "uv"
     exe.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +75,7 @@ def hostile_uv_trial(root: Root, mode: str) -> List[str]:
     outside = root.canary / "outside-venv"
     root.canary.mkdir(parents=True, exist_ok=True)
     extra = {"ENVMAN_NO_UV": "", "FAKE_UV_MODE": mode, "FAKE_UV_OUTSIDE": str(outside)}
-    made = root.run("new", "x", "--python", sys.executable, "--without-pip", extra=extra)
+    made = root.run("new", "x", "--python", _another_python(), "--without-pip", extra=extra)
     err = _text(made.stderr)
     problems = []
     if made.returncode != 1:
