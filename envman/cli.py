@@ -640,10 +640,9 @@ def recreate(
     rebuilt = sum(o.done is not None for o in outcomes)
     skipped = sum(o.skipped is not None for o in outcomes)
     what = "broken environments" if broken else "environments"
-    if not outcomes:
-        say(f"no {what} to recreate")
-        return
-    say(f"{what}: {rebuilt} recreated, {len(failed)} failed, {skipped} skipped")
+    if not quiet:
+        say(f"{what}: {rebuilt} recreated, {len(failed)} failed, {skipped} skipped" if outcomes
+            else f"no {what} to recreate")
     if failed:
         raise OperationFailed(f"{len(failed)} environment(s) could not be recreated: "
                               f"{', '.join(o.record.name for o in failed)}",
