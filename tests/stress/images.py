@@ -50,49 +50,41 @@ def _entry_to_canary(root: Root, image: Path, ups: int, name: str = "canary-0.tx
     return entry
 
 
+def _first_file(image: Path, entry: str, described: Optional[Path] = None) -> Dict[str, str]:
+    """Put `entry` first in the manifest's files, with the size, mtime and hash of
+    `described` (so that only its path is wrong), else made-up ones."""
+    data = _manifest(image)
+    files = data["files"]
+    assert isinstance(files, list)
+    if described is None:
+        files.insert(0, [entry, 6, 0, "0" * 64])
+    else:
+        st = described.stat()
+        files.insert(0, [entry, st.st_size, st.st_mtime_ns,
+                         hashlib.sha256(described.read_bytes()).hexdigest()])
+    _save(image, data)
+    return {}
+
+
 def file_escapes(ups: int) -> Attack:
     def attack(root: Root, image: Path) -> Dict[str, str]:
-        data = _manifest(image)
         entry = _entry_to_canary(root, image, ups)
-        st = os.stat(os.path.normpath(image / "tree" / entry))
-        digest = hashlib.sha256(Path(os.path.normpath(image / "tree" / entry)).read_bytes()).hexdigest()
-        files = data["files"]
-        assert isinstance(files, list)
-        files.insert(0, [entry, st.st_size, st.st_mtime_ns, digest])
-        _save(image, data)
-        return {}
+        return _first_file(image, entry, Path(os.path.normpath(image / "tree" / entry)))
     attack.__name__ = f"file_escapes_{ups}"
     return attack
 
 
 def absolute_file(root: Root, image: Path) -> Dict[str, str]:
-    data = _manifest(image)
     victim = root.canary / "canary-1.txt"
-    st = victim.stat()
-    files = data["files"]
-    assert isinstance(files, list)
-    files.insert(0, [str(victim), st.st_size, st.st_mtime_ns,
-                     hashlib.sha256(victim.read_bytes()).hexdigest()])
-    _save(image, data)
-    return {}
+    return _first_file(image, str(victim), victim)
 
 
 def backslash_file(root: Root, image: Path) -> Dict[str, str]:
-    data = _manifest(image)
-    files = data["files"]
-    assert isinstance(files, list)
-    files.insert(0, ["pip\\..\\..\\..\\..\\..\\..\\canary\\canary-2.txt", 6, 0, "0" * 64])
-    _save(image, data)
-    return {}
+    return _first_file(image, "pip\\..\\..\\..\\..\\..\\..\\canary\\canary-2.txt")
 
 
 def nul_file(root: Root, image: Path) -> Dict[str, str]:
-    data = _manifest(image)
-    files = data["files"]
-    assert isinstance(files, list)
-    files.insert(0, ["../../../../../../canary/canary-3.txt\x00pip/x", 6, 0, "0" * 64])
-    _save(image, data)
-    return {}
+    return _first_file(image, "../../../../../../canary/canary-3.txt\x00pip/x")
 
 
 def dir_escapes(root: Root, image: Path) -> Dict[str, str]:
