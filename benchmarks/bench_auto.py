@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ls import BARE_TYPER, REPO, compiled, populate, timed  # noqa: E402
 
-from envman import shellinit  # noqa: E402
-from envman.completion import setup_lines  # noqa: E402
+from envman.shell import init as shellinit  # noqa: E402
+from envman.shell.completion_scripts import setup_lines  # noqa: E402
 
 
 def main() -> None:

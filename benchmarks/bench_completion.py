@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ls import BARE_TYPER, REPO, compiled, populate, timed  # noqa: E402
 
-from envman import completion, registry  # noqa: E402
+from envman.shell import completion_scripts
+from envman.store import registry
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
                    PYTHONPATH=str(REPO))
         index = store.cache / registry.NAMES_INDEX_NAME
         setup = [sys.executable, str(REPO), "", ""]
-        tab = [sys.executable, "-I", "-S", "-c", completion._RUN, str(REPO), "1", "bash", "", "",
+        tab = [sys.executable, "-I", "-S", "-c", completion_scripts._RUN, str(REPO), "1", "bash", "", "",
                "2", "envman", "rm", "pro"]
         answer = subprocess.run(tab, env=env, capture_output=True, text=True, check=True).stdout
         assert len(answer.split()) == args.envs, "the fast path did not list every name"

@@ -34,10 +34,12 @@ from typing import Dict, List, Optional
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from envman import registry  # noqa: E402
-from envman.envs import requirement_files  # noqa: E402
+from envman.store import registry  # noqa: E402
+
+from envman.store.records import Registry
+from envman.ops.new import requirement_files  # noqa: E402
 from envman.models import EnvRecord  # noqa: E402
-from envman.store import Store  # noqa: E402
+from envman.store.layout import Store  # noqa: E402
 
 BARE_TYPER = """
 import typer
@@ -84,7 +86,7 @@ def populate(root: Path, count: int, with_requirements: bool = False) -> Store:
         records[name] = EnvRecord(
             name=name, id=uuid.uuid4().hex, path=str(env), project=str(project), python="3.11.7",
             python_executable=sys.executable, created=now, last_used=now, requirements=reqs)
-    registry.update(store, lambda _: registry.Registry(records))
+    registry.update(store, lambda _: Registry(records))
     return store
 
 

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ls import BARE_TYPER, REPO, populate  # noqa: E402
 
-from envman import completion  # noqa: E402
+from envman.shell import completion_scripts  # noqa: E402
 
 Command = List[str]
 Maker = Union[Command, Callable[[], Command]]  # a command, or one made afresh for each run
@@ -200,7 +200,7 @@ def main() -> None:
                           project, b_name="bare typer"))
         site = subprocess.run([installed, "-c", "import envman, os; print(os.path.dirname(os.path.dirname(envman.__file__)))"],
                               capture_output=True, text=True, check=True, env=base).stdout.strip()
-        tab = [installed, "-I", "-S", "-c", completion._RUN, site, "1", "bash", "", "", "2",
+        tab = [installed, "-I", "-S", "-c", completion_scripts._RUN, site, "1", "bash", "", "", "2",
                "envman", "rm", "pro"]
         pairs.append(Pair("one TAB on names, 1,000 environments / `python -I -S -c pass`",
                           tab, [installed, "-I", "-S", "-c", "pass"], listing, listing, project,
@@ -266,15 +266,15 @@ def profile(installed: str, python: str, env: Dict[str, str], project: Path) -> 
         rows: List[Tuple[str, float]] = []
         total = 0.0
         wanted = {("envman/__main__.py", "<module>"): "the whole command (in-process)",
-                  ("envman/cli.py", "<module>"): "importing envman.cli (typer)",
+                  ("envman/cli/main.py", "<module>"): "importing envman.cli.main (typer)",
                   ("typer/core.py", "parse_args"): "typer parsing the arguments",
-                  ("envman/envs.py", "create"): "envman.envs.create: the work",
-                  ("envman/interpreters.py", "resolve"): "  choosing the interpreter",
-                  ("envman/building.py", "reserve"): "  reserving the name (lock, marker, rename)",
-                  ("envman/envs.py", "make_venv"): "  creating the venv and seeding pip",
-                  ("envman/seeding.py", "seed_pip"): "    of which seeding pip from the image",
-                  ("envman/building.py", "verify"): "  verifying (starts bin/python)",
-                  ("envman/building.py", "commit"): "  marking ready and registering"}
+                  ("envman/ops/new.py", "create"): "envman.ops.new.create: the work",
+                  ("envman/python/choice.py", "resolve"): "  choosing the interpreter",
+                  ("envman/store/building.py", "reserve"): "  reserving the name (lock, marker, rename)",
+                  ("envman/create/environment.py", "make_venv"): "  creating the venv and seeding pip",
+                  ("envman/create/seed.py", "seed_pip"): "    of which seeding pip from the image",
+                  ("envman/store/building.py", "verify"): "  verifying (starts bin/python)",
+                  ("envman/store/building.py", "commit"): "  marking ready and registering"}
         for (filename, _, function), entry in stats.stats.items():  # type: ignore[attr-defined]
             for (suffix, name), label in wanted.items():
                 if filename.endswith(suffix) and function == name:

@@ -7,11 +7,11 @@
 _envman_complete() {
     local IFS=$'\n'
     local -a reply
-    if [[ ! -x ${_envman_complete_setup[0]-} || ! -f ${_envman_complete_setup[1]-}/envman/_complete.py ]]; then
+    if [[ ! -x ${_envman_complete_setup[0]-} || ! -f ${_envman_complete_setup[1]-}/envman/shell/complete_fast.py ]]; then
         mapfile -t _envman_complete_setup < <(command envman completion --setup 2>/dev/null)
         [[ -x ${_envman_complete_setup[0]-} ]] || return 0
     fi
-    mapfile -t reply < <("${_envman_complete_setup[0]}" -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman._complete import main;main(sys.argv[2:])' \
+    mapfile -t reply < <("${_envman_complete_setup[0]}" -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman.shell.complete_fast import main;main(sys.argv[2:])' \
         "${_envman_complete_setup[1]-}" 1 bash "${_envman_complete_setup[2]-}" \
         "${_envman_complete_setup[3]-}" "$COMP_CWORD" "${COMP_WORDS[@]}" 2>/dev/null)
     COMPREPLY=()

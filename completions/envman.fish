@@ -4,13 +4,13 @@
 # envman's small completion module with `python -I -S`.
 
 function __envman_complete
-    if not test -x "$__envman_complete_setup[1]"; or not test -f "$__envman_complete_setup[2]/envman/_complete.py"
+    if not test -x "$__envman_complete_setup[1]"; or not test -f "$__envman_complete_setup[2]/envman/shell/complete_fast.py"
         set -g __envman_complete_setup (command envman completion --setup 2>/dev/null)
         test -x "$__envman_complete_setup[1]"; or return 0
     end
     set -l current (commandline -ct)
     set -l words (commandline -opc) "$current"
-    set -l reply ($__envman_complete_setup[1] -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman._complete import main;main(sys.argv[2:])' \
+    set -l reply ($__envman_complete_setup[1] -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman.shell.complete_fast import main;main(sys.argv[2:])' \
         "$__envman_complete_setup[2]" 1 fish "$__envman_complete_setup[3]" \
         "$__envman_complete_setup[4]" (math (count $words) - 1) $words 2>/dev/null)
     switch "$reply[1]"

@@ -27,7 +27,7 @@ Register-ArgumentCompleter -Native -CommandName envman -ScriptBlock {
         $cword = $words.Count - 1
         $words[$cword] = $wordToComplete
     }
-    $reply = @(& $setup[0] -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman._complete import main;main(sys.argv[2:])' $setup[1] 1 powershell $setup[2] $setup[3] $cword @words 2>$null)
+    $reply = @(& $setup[0] -I -S -c 'import sys;sys.path[:0]=sys.argv[1:2];from envman.shell.complete_fast import main;main(sys.argv[2:])' $setup[1] 1 powershell $setup[2] $setup[3] $cword @words 2>$null)
     # A directive (files, directories, a command line) means PowerShell's own completion.
     if ($reply.Count -eq 0 -or $reply[0].StartsWith(':')) { return }
     foreach ($item in $reply) {

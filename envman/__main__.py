@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] == ["completion", "--setup"]:
-        from envman.completion import setup_lines
+        from envman.shell.completion_scripts import setup_lines
         from envman.errors import EnvmanError
 
         try:
@@ -19,7 +19,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         return
-    from envman.cli import main as cli_main
+    from envman.cli.main import main as cli_main
 
     cli_main()
 

@@ -1,7 +1,7 @@
 """Small filesystem primitives that every writer and every reader shares.
 
 Cheap to import (only `os`, `sys`, `stat`): the `cd` and TAB fast paths
-(`envman/_auto.py`, `envman/_complete.py`) read their index files with `read_regular`.
+(`envman/shell/auto_fast.py`, `envman/shell/complete_fast.py`) read their index files with `read_regular`.
 """
 
 from __future__ import annotations

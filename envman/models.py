@@ -64,7 +64,7 @@ class ProjectIdentity:
     """What tells a project directory from another one that reuses its inode number.
 
     Recorded when the environment is made (and whenever envman points it at a
-    directory); `envman.identity` computes and compares it. Stored as strings in TOML:
+    directory); `envman.projects.identity` computes and compares it. Stored as strings in TOML:
     device and inode numbers are unsigned 64-bit, which TOML integers are not.
     """
 

@@ -9,7 +9,7 @@ inside the measured trees: a file also linked from elsewhere (a cache, an enviro
 not measured) stays on disk when they are deleted, so it frees nothing.
 
 The walk follows no symbolic link and stops at a mount point (a directory on another
-device), as deletion does (`envman.deletion`). Nothing is written.
+device), as deletion does (`envman.store.delete_tree`). Nothing is written.
 """
 
 from __future__ import annotations

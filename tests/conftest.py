@@ -58,7 +58,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def uv_executable() -> Optional[str]:
     """A real uv binary: the one on PATH (a pyenv shim resolved), else the one the `uv`
     package installed beside this Python."""
-    from envman import uv as uvtool
+    from envman.create import uv as uvtool
     from envman.config import Config
 
     found = uvtool.locate(Config(), {"PATH": os.environ.get("PATH", "")})

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from envman.shells import csh, plain_prompt, posix
+from envman.shell.activation import csh, plain_prompt, posix
 from conftest import REPO, assert_clean_error, child_env, envman_cmd
 from shellkit import COMMANDS, need_shell, run_script, shell_environ
 
@@ -410,6 +410,6 @@ def test_deactivate_with_nothing_active_says_so_on_stderr(cli) -> None:
     ("xonsh", "xonsh"), ("pwsh", "powershell"), ("powershell", "powershell"), ("PWSH.EXE", "powershell"),
 ])
 def test_shell_names(name: str, expected: str) -> None:
-    from envman import shells
+    from envman.shell import activation
 
-    assert type(shells.for_name(name)).__module__ == f"envman.shells.{expected}"
+    assert type(activation.for_name(name)).__module__ == f"envman.shell.activation.{expected}"

@@ -15,9 +15,9 @@ import pytest
 
 from conftest import a_python, assert_clean_error, entries, two_pythons, pyenv_pythons
 
-from envman import pythoncheck
+from envman.python import checks
 from envman.errors import UsageError
-from envman.interpreters import Finder, Interpreter
+from envman.python.interpreters import Finder, Interpreter
 
 
 def make_venv(where: Path, python: Path, *options: str) -> Path:
@@ -116,7 +116,7 @@ def test_a_venv_made_from_a_venv_resolves_to_the_real_base(tmp_path: Path) -> No
     outer = fake_venv(tmp_path / "outer", home=str(tmp_path / "usr" / "bin"))
     inner = fake_venv(tmp_path / "inner", home=str(tmp_path / "outer" / "bin"))
     probed = Probed({base: "3.12.4", outer: "3.12.4", inner: "3.12.4"})
-    found = pythoncheck.outside_venv(probed.finder(tmp_path), Interpreter(inner, "3.12.4", "cpython"))
+    found = checks.outside_venv(probed.finder(tmp_path), Interpreter(inner, "3.12.4", "cpython"))
     assert found.executable == base
     assert len(probed.told) == 1 and inner in probed.told[0] and base in probed.told[0]
     # `executable` (venv, 3.11+) and `base-executable` (virtualenv) are taken first;
@@ -124,38 +124,38 @@ def test_a_venv_made_from_a_venv_resolves_to_the_real_base(tmp_path: Path) -> No
     other = fake_python(tmp_path / "opt" / "python3")
     named = fake_venv(tmp_path / "named", executable=other, home=str(tmp_path / "usr" / "bin"))
     probed.versions.update({other: "3.12.1", named: "3.12.4"})
-    assert pythoncheck.outside_venv(probed.finder(tmp_path),
+    assert checks.outside_venv(probed.finder(tmp_path),
                                     Interpreter(named, "3.12.4", "cpython")).executable == other
     probed.versions[other] = "3.11.9"
-    assert pythoncheck.outside_venv(probed.finder(tmp_path),
+    assert checks.outside_venv(probed.finder(tmp_path),
                                     Interpreter(named, "3.12.4", "cpython")).executable == base
     # Two venvs naming each other: refused, not a loop.
     a = fake_venv(tmp_path / "a", home=str(tmp_path / "b" / "bin"))
     b = fake_venv(tmp_path / "b", home=str(tmp_path / "a" / "bin"))
     probed.versions.update({a: "3.12.4", b: "3.12.4"})
     with pytest.raises(UsageError):
-        pythoncheck.outside_venv(probed.finder(tmp_path), Interpreter(a, "3.12.4", "cpython"))
+        checks.outside_venv(probed.finder(tmp_path), Interpreter(a, "3.12.4", "cpython"))
     plain = Interpreter(base, "3.12.4", "cpython")
-    assert pythoncheck.outside_venv(probed.finder(tmp_path), plain) is plain
+    assert checks.outside_venv(probed.finder(tmp_path), plain) is plain
 
 
 def test_requires_python_is_read_safely(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()
-    assert pythoncheck.requires_python(project) is None
+    assert checks.requires_python(project) is None
     (project / "pyproject.toml").write_text("[project\n")
-    assert pythoncheck.requires_python(project) is None  # someone else's broken file says nothing
+    assert checks.requires_python(project) is None  # someone else's broken file says nothing
     (project / "pyproject.toml").unlink()
     os.mkfifo(project / "pyproject.toml")
-    assert pythoncheck.requires_python(project) is None  # never opened: no hang
+    assert checks.requires_python(project) is None  # never opened: no hang
     (project / "pyproject.toml").unlink()
     (project / "pyproject.toml").write_text('[project]\nrequires-python = " >=3.10 "\n')
-    assert pythoncheck.requires_python(project) == ">=3.10"
+    assert checks.requires_python(project) == ">=3.10"
     probed = Probed({})
     finder = probed.finder(tmp_path)
-    pythoncheck.check_requires_python(finder, project, Interpreter("/x/python3", "3.12.1", "cpython"), "PATH")
+    checks.check_requires_python(finder, project, Interpreter("/x/python3", "3.12.1", "cpython"), "PATH")
     assert probed.told == []
-    pythoncheck.check_requires_python(finder, project, Interpreter("/x/python3", "3.9.18", "cpython"), "PATH")
+    checks.check_requires_python(finder, project, Interpreter("/x/python3", "3.9.18", "cpython"), "PATH")
     assert len(probed.told) == 1 and "'>=3.10'" in probed.told[0] and "3.9.18" in probed.told[0]
 
 

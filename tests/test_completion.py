@@ -18,9 +18,11 @@ import pytest
 
 import shellkit
 from conftest import REPO, assert_clean_error, child_env
-from envman import _complete, completion, registry
+from envman.shell import complete_fast, completion_scripts
+from envman.store import registry
+from envman.store.records import Registry
 from envman.models import EnvRecord
-from envman.store import Store
+from envman.store.layout import Store
 
 NAMES = ["web", "Web-API", "proj-a", "proj-b", "tools"]
 
@@ -33,7 +35,7 @@ def register(root: Path, names: Sequence[str]) -> Store:
                             project=str(root / "projects" / n), python="3.11.7",
                             python_executable=sys.executable, created=moment, last_used=moment)
                for n in names}
-    registry.update(store, lambda _: registry.Registry(records))
+    registry.update(store, lambda _: Registry(records))
     return store
 
 
@@ -45,7 +47,7 @@ def fast(words: Sequence[str], cword: Optional[int] = None, shell: str = "bash",
     if home is not None:
         environ["ENVMAN_HOME"] = str(home)
     cword = len(words) - 1 if cword is None else cword
-    code = prelude + completion._RUN
+    code = prelude + completion_scripts._RUN
     return subprocess.run(
         [sys.executable, "-I", "-S", "-c", code, str(REPO), "1", shell, root_default,
          cache_default, str(cword), *words],
@@ -128,12 +130,12 @@ ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info
 ])
 def test_candidates(words: List[str], expected: List[str]) -> None:
     for shell in ("bash", "zsh", "fish", "powershell"):
-        assert _complete.candidates(words, len(words) - 1, shell, names) == expected, shell
+        assert complete_fast.candidates(words, len(words) - 1, shell, names) == expected, shell
 
 
 def test_an_empty_word_may_be_left_out() -> None:
     # PowerShell passes no empty word: CWORD == number of words means one.
-    assert _complete.candidates(["envman", "rm", "proj-a"], 3, "powershell", names) == \
+    assert complete_fast.candidates(["envman", "rm", "proj-a"], 3, "powershell", names) == \
         ["web", "Web-API", "proj-b", "tools"]
 
 
@@ -143,7 +145,7 @@ def test_names_are_read_only_when_wanted() -> None:
 
     for words in (["envman", ""], ["envman", "rm", "-"], ["envman", "new", "-r", ""],
                   ["envman", "completion", ""]):
-        _complete.candidates(words, len(words) - 1, "bash", boom)
+        complete_fast.candidates(words, len(words) - 1, "bash", boom)
 
 
 @pytest.mark.parametrize("words, cword, shell, expected", [
@@ -163,30 +165,30 @@ def test_names_are_read_only_when_wanted() -> None:
 ])
 def test_option_equals_value(words: List[str], cword: int, shell: str,
                              expected: List[str]) -> None:
-    assert _complete.candidates(words, cword, shell, names) == expected
+    assert complete_fast.candidates(words, cword, shell, names) == expected
 
 
 def test_shell_option() -> None:
-    assert _complete.candidates(["envman", "activate", "--shell", ""], 3, "bash", names) == \
-        list(_complete.ACTIVATION_SHELLS)
-    assert _complete.candidates(["envman", "activate", "--shell", "TC"], 3, "fish", names) == ["tcsh"]
-    assert _complete.candidates(["envman", "activate", "--shell=f"], 2, "zsh", names) == ["--shell=fish"]
-    assert _complete.candidates(["envman", "activate", "--shell", "=", "f"], 4, "bash", names) == ["fish"]
-    assert _complete.candidates(["envman", "activate", "--shell", "fish", "w"], 4, "bash", names) == \
+    assert complete_fast.candidates(["envman", "activate", "--shell", ""], 3, "bash", names) == \
+        list(complete_fast.ACTIVATION_SHELLS)
+    assert complete_fast.candidates(["envman", "activate", "--shell", "TC"], 3, "fish", names) == ["tcsh"]
+    assert complete_fast.candidates(["envman", "activate", "--shell=f"], 2, "zsh", names) == ["--shell=fish"]
+    assert complete_fast.candidates(["envman", "activate", "--shell", "=", "f"], 4, "bash", names) == ["fish"]
+    assert complete_fast.candidates(["envman", "activate", "--shell", "fish", "w"], 4, "bash", names) == \
         ["web", "Web-API"]
-    assert _complete.candidates(["envman", "activate", "--shell=fish", "-"], 3, "zsh", names) == \
+    assert complete_fast.candidates(["envman", "activate", "--shell=fish", "-"], 3, "zsh", names) == \
         ["--json", "--help", "-h"]
-    assert _complete.candidates(["envman", "deactivate", "--shell", "x"], 3, "bash", names) == ["xonsh"]
-    assert _complete.candidates(["envman", "deactivate", ""], 2, "bash", names) == []
+    assert complete_fast.candidates(["envman", "deactivate", "--shell", "x"], 3, "bash", names) == ["xonsh"]
+    assert complete_fast.candidates(["envman", "deactivate", ""], 2, "bash", names) == []
 
 
 def test_activation_shells_are_what_activate_accepts() -> None:
-    from envman import shells
+    from envman.shell import activation
 
-    for name in _complete.ACTIVATION_SHELLS:
-        assert shells.normalise(name) in shells.NAMES, name
-    offered = set(_complete.ACTIVATION_SHELLS)
-    assert {n.strip() for n in shells.SUPPORTED.split(",")} <= offered
+    for name in complete_fast.ACTIVATION_SHELLS:
+        assert activation.normalise(name) in activation.NAMES, name
+    offered = set(complete_fast.ACTIVATION_SHELLS)
+    assert {n.strip() for n in activation.SUPPORTED.split(",")} <= offered
     assert {"nushell", "powershell"} <= offered
 
 
@@ -210,7 +212,7 @@ def test_fast_path_answers_from_the_names_index(tmp_path: Path) -> None:
 
 
 def test_the_fast_path_reads_the_index_envman_writes() -> None:
-    assert _complete.NAMES_INDEX_NAME == registry.NAMES_INDEX_NAME
+    assert complete_fast.NAMES_INDEX_NAME == registry.NAMES_INDEX_NAME
 
 
 def test_fast_path_imports_neither_envman_nor_anything_large(tmp_path: Path) -> None:
@@ -220,8 +222,8 @@ def test_fast_path_imports_neither_envman_nor_anything_large(tmp_path: Path) -> 
     proc = fast(["envman", "rm", "pro"], home=tmp_path / "root", prelude=probe)
     assert proc.stdout.splitlines() == ["proj-a", "proj-b"]
     loaded = set(proc.stderr.split())
-    assert "envman._complete" in loaded
-    assert not loaded & {"envman.registry", "envman.store", "typer", "click", "platformdirs",
+    assert "envman.shell.complete_fast" in loaded
+    assert not loaded & {"envman.store.registry", "envman.store.layout", "typer", "click", "platformdirs",
                          "json", "re", "pathlib", "tomllib", "site", "typing", "enum"}, loaded
 
 
@@ -315,7 +317,7 @@ def test_data_root_from_the_defaults_without_envman_home(tmp_path: Path) -> None
     store = register(root, NAMES)
     environ = {k: v for k, v in os.environ.items() if k != "ENVMAN_HOME"}
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", completion._RUN, str(REPO), "1", "bash", str(root),
+        [sys.executable, "-I", "-S", "-c", completion_scripts._RUN, str(REPO), "1", "bash", str(root),
          str(store.cache), "2", "envman", "rm", "t"],
         env=environ, capture_output=True, text=True, timeout=60)
     assert lines(proc) == ["tools"]
@@ -324,7 +326,7 @@ def test_data_root_from_the_defaults_without_envman_home(tmp_path: Path) -> None
 def test_relative_envman_home_is_taken_from_the_current_directory(tmp_path: Path) -> None:
     register(tmp_path / "rel" / "root", NAMES)
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", completion._RUN, str(REPO), "1", "bash", "", "", "2",
+        [sys.executable, "-I", "-S", "-c", completion_scripts._RUN, str(REPO), "1", "bash", "", "", "2",
          "envman", "rm", "t"],
         env=dict(os.environ, ENVMAN_HOME="root"), cwd=tmp_path / "rel",
         capture_output=True, text=True, timeout=60)
@@ -335,7 +337,7 @@ def test_relative_envman_home_is_taken_from_the_current_directory(tmp_path: Path
                                   ["1", "bash", "", "", "x", "envman"],
                                   ["1", "bash", "", "", "9", "envman", "rm"]])
 def test_malformed_calls_print_nothing(argv: List[str]) -> None:
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", completion._RUN, str(REPO), *argv],
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", completion_scripts._RUN, str(REPO), *argv],
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
@@ -343,18 +345,18 @@ def test_malformed_calls_print_nothing(argv: List[str]) -> None:
 # -- envman completion ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell", sorted(completion.SHIPPED))
+@pytest.mark.parametrize("shell", sorted(completion_scripts.SHIPPED))
 def test_shipped_scripts_equal_the_printed_ones(cli, shell: str) -> None:
     result = cli("completion", shell)
     assert result.code == 0 and result.err == "", result
-    shipped = REPO / "completions" / completion.SHIPPED[shell]
+    shipped = REPO / "completions" / completion_scripts.SHIPPED[shell]
     assert shipped.read_bytes() == result.out.encode(), (
         f"{shipped} differs from `envman completion {shell}`: regenerate it with "
-        f"`python -m envman completion {shell} > completions/{completion.SHIPPED[shell]}`")
+        f"`python -m envman completion {shell} > completions/{completion_scripts.SHIPPED[shell]}`")
 
 
 def test_pwsh_is_powershell(cli) -> None:
-    assert cli("completion", "pwsh").out == completion.script("powershell")
+    assert cli("completion", "pwsh").out == completion_scripts.script("powershell")
 
 
 @pytest.mark.parametrize("args", [("completion", "tcsh"), ("completion",)])
@@ -369,21 +371,21 @@ def test_setup_prints_what_the_scripts_keep_without_importing_typer(cli, tmp_pat
     assert result.code == 0, result
     py, package_parent, root, cache = result.out.splitlines()
     assert Path(py).samefile(sys.executable)
-    assert (Path(package_parent) / "envman" / "_complete.py").samefile(_complete.__file__)
+    assert (Path(package_parent) / "envman" / "shell" / "complete_fast.py").samefile(complete_fast.__file__)
     # isolated() points the platform directories into tmp_path
     assert Path(root) == tmp_path / "xdg" / "xdg_data_home" / "envman"
     assert Path(cache) == tmp_path / "xdg" / "xdg_cache_home" / "envman"
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.err.splitlines()}
-    assert "platformdirs" in imported and "envman.completion" in imported
-    assert not {"typer", "click", "envman.cli"} & imported
+    assert "platformdirs" in imported and "envman.shell.completion_scripts" in imported
+    assert not {"typer", "click", "envman.cli.main"} & imported
 
 
 def test_setup_through_the_typer_command_says_the_same(tmp_path: Path) -> None:
     via_typer = subprocess.run(
-        [sys.executable, "-c", "import sys; from envman.cli import main; main(sys.argv[1:])",
+        [sys.executable, "-c", "import sys; from envman.cli.main import main; main(sys.argv[1:])",
          "completion", "--setup"], env=child_env(), capture_output=True, text=True, timeout=60)
     assert via_typer.returncode == 0, via_typer
-    assert via_typer.stdout.splitlines() == completion.setup_lines()
+    assert via_typer.stdout.splitlines() == completion_scripts.setup_lines()
 
 
 # -- the table against the typer app --------------------------------------------------------
@@ -393,7 +395,7 @@ def _table_problems() -> List[str]:
     """Every difference between _complete's static table and the real CLI, spelled out."""
     import typer.main
 
-    from envman.cli import app
+    from envman.cli.main import app
 
     # Duck-typed: typer uses click, or (0.2x) a copy of it under typer._click.
     group = typer.main.get_command(app)
@@ -414,7 +416,7 @@ def _table_problems() -> List[str]:
         return found
 
     def compare(where: str, real: Dict[tuple, tuple], table: Sequence[tuple]) -> None:
-        listed = {tuple(sorted(names)): (kind is not _complete.FLAG, repeat)
+        listed = {tuple(sorted(names)): (kind is not complete_fast.FLAG, repeat)
                   for names, kind, repeat in table}
         for spellings, (takes_value, multiple) in real.items():
             if spellings not in listed:
@@ -430,21 +432,21 @@ def _table_problems() -> List[str]:
                 problems.append(f"{where}: option {'/'.join(spellings)} is in the table but not "
                                 "in the CLI: remove it")
 
-    compare("envman", options_of(group), _complete.ROOT_OPTIONS)
+    compare("envman", options_of(group), complete_fast.ROOT_OPTIONS)
     real_commands = {name: cmd for name, cmd in group.commands.items() if not cmd.hidden}
-    for name in sorted(set(real_commands) - set(_complete.COMMANDS)):
+    for name in sorted(set(real_commands) - set(complete_fast.COMMANDS)):
         cmd = real_commands[name]
         args = [f"{p.name} (nargs={p.nargs})" for p in params(cmd, "argument")]
-        problems.append(f"command {name!r} is missing from envman/_complete.py COMMANDS: its "
+        problems.append(f"command {name!r} is missing from envman/shell/complete_fast.py COMMANDS: its "
                         f"options are {sorted(options_of(cmd))}, its arguments {args}")
-    for name in sorted(set(_complete.COMMANDS) - set(real_commands)):
-        problems.append(f"command {name!r} is in envman/_complete.py COMMANDS but not in the CLI")
-    for name in sorted(set(real_commands) & set(_complete.COMMANDS)):
+    for name in sorted(set(complete_fast.COMMANDS) - set(real_commands)):
+        problems.append(f"command {name!r} is in envman/shell/complete_fast.py COMMANDS but not in the CLI")
+    for name in sorted(set(real_commands) & set(complete_fast.COMMANDS)):
         cmd = real_commands[name]
-        table_options, kinds, repeats = _complete.COMMANDS[name]
+        table_options, kinds, repeats = complete_fast.COMMANDS[name]
         compare(f"envman {name}", options_of(cmd), table_options)
         real_args = [p.nargs for p in params(cmd, "argument")]
-        table_args = [-1 if (i == len(kinds) - 1 and (repeats or kind == _complete.COMMAND)) else 1
+        table_args = [-1 if (i == len(kinds) - 1 and (repeats or kind == complete_fast.COMMAND)) else 1
                       for i, kind in enumerate(kinds)]
         if real_args != table_args:
             problems.append(f"envman {name}: the CLI's positional arguments have nargs {real_args}, "
@@ -454,22 +456,22 @@ def _table_problems() -> List[str]:
 
 def test_table_is_in_step_with_the_cli() -> None:
     problems = _table_problems()
-    assert not problems, "envman/_complete.py's table differs from the CLI:\n" + "\n".join(problems)
+    assert not problems, "envman/shell/complete_fast.py's table differs from the CLI:\n" + "\n".join(problems)
 
 
 def test_the_in_step_check_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    options, kinds, repeats = _complete.COMMANDS["rm"]
-    monkeypatch.setitem(_complete.COMMANDS, "rm", (options[1:], kinds, False))
-    monkeypatch.delitem(_complete.COMMANDS, "doctor")
-    monkeypatch.setitem(_complete.COMMANDS, "ghost", ((), (), False))
-    monkeypatch.setitem(_complete.COMMANDS, "ls", (
-        tuple((n, _complete.TEXT if n == ("--json",) else k, r) for n, k, r in
-              _complete.COMMANDS["ls"][0]), (), False))
+    options, kinds, repeats = complete_fast.COMMANDS["rm"]
+    monkeypatch.setitem(complete_fast.COMMANDS, "rm", (options[1:], kinds, False))
+    monkeypatch.delitem(complete_fast.COMMANDS, "doctor")
+    monkeypatch.setitem(complete_fast.COMMANDS, "ghost", ((), (), False))
+    monkeypatch.setitem(complete_fast.COMMANDS, "ls", (
+        tuple((n, complete_fast.TEXT if n == ("--json",) else k, r) for n, k, r in
+              complete_fast.COMMANDS["ls"][0]), (), False))
     problems = _table_problems()
     assert problems == [
-        "command 'doctor' is missing from envman/_complete.py COMMANDS: its options are "
+        "command 'doctor' is missing from envman/shell/complete_fast.py COMMANDS: its options are "
         "[('--fix',), ('--help', '-h')], its arguments []",
-        "command 'ghost' is in envman/_complete.py COMMANDS but not in the CLI",
+        "command 'ghost' is in envman/shell/complete_fast.py COMMANDS but not in the CLI",
         "envman ls: option --json in the CLI takes a value: False, repeats: False; the table "
         "says takes a value: True, repeats: False",
         "envman rm: option --yes/-y is missing from the table: add (('--yes', '-y'), FLAG, False)",

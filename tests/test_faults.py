@@ -120,9 +120,9 @@ def test_new_accepts_its_own_record_registered_by_someone_else(cli, home: Path,
                                                                project: Path) -> None:
     """Were the record saved by another process first (an older doctor, a person), the
     `new` that built it keeps it instead of deleting a registered environment."""
-    from envman import markers, registry
+    from envman.store import markers, registry
     from envman.models import EnvRecord
-    from envman.store import Store
+    from envman.store.layout import Store
 
     proc = start(["new", "web", "--without-pip"], "built", project)
     wait_stopped(proc)

@@ -10,7 +10,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from envman.cli import app
+from envman.cli.main import app
 
 # The usage line of every command, as the README and SPEC write it.
 USAGE: Dict[str, str] = {
@@ -82,9 +82,9 @@ def test_the_real_command_line(cli) -> None:
 @pytest.mark.parametrize("argv", [["ls", "--older-than", "2w", "--project", "."], ["--version"],
                                   ["rm", "nosuch", "--yes"], ["new", "--help"]])
 def test_commands_convert_their_values_without_pydantic(cli, argv: List[str]) -> None:
-    """typer 0.29 would import pydantic (~90 ms) to convert values: envman.coercion does
+    """typer 0.29 would import pydantic (~90 ms) to convert values: envman.cli.coercion does
     it for every parameter envman has, so no command pays that."""
     done = cli(*argv, env={"PYTHONPROFILEIMPORTTIME": "1"})
     imported = {line.split("|")[-1].strip() for line in done.err.splitlines() if line.startswith("import time:")}
-    assert "envman.cli" in imported, done
+    assert "envman.cli.main" in imported, done
     assert not {name for name in imported if name.split(".")[0] in ("pydantic", "pydantic_core")}, done

@@ -16,10 +16,12 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from envman import _auto, registry, shellinit, shells
-from envman.envs import activation
+from envman.shell import auto_fast, init as shellinit, activation as shells
+from envman.store import registry
+from envman.store.records import Registry
+from envman.shell.activation import activation
 from envman.errors import UsageError
-from envman.store import Store
+from envman.store.layout import Store
 from conftest import REPO, assert_clean_error, child_env, envman_cmd
 from shellkit import COMMANDS, need_shell, run_script, shell_environ
 
@@ -320,17 +322,17 @@ def test_every_shell_gets_a_function_that_calls_envman(shell: str) -> None:
     assert "envman" in text and "activate" in text or shell in ("csh", "tcsh")
     if shell in shellinit.AUTO_SHELLS:
         auto = shellinit.rc_code(shell, auto=True)
-        assert "_envman_auto" in auto and "envman._auto" in auto
+        assert "_envman_auto" in auto and "envman.shell.auto_fast" in auto
 
 
 def test_paths_in_the_code_are_quoted_for_the_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default data root goes into the hook's command line through quote()."""
-    from envman import completion
+    from envman.shell import completion_scripts
 
     odd = "/x/it's $(touch CANARY) `y`"
-    monkeypatch.setattr(completion, "setup_lines", lambda: [sys.executable, str(REPO), odd, odd + "c"])
+    monkeypatch.setattr(completion_scripts, "setup_lines", lambda: [sys.executable, str(REPO), odd, odd + "c"])
     for shell in shellinit.AUTO_SHELLS:
-        module = __import__(f"envman.shells.{shells.NAMES[shell][0]}", fromlist=["quote"])
+        module = __import__(f"envman.shell.activation.{shells.NAMES[shell][0]}", fromlist=["quote"])
         assert module.quote(odd) in shellinit.rc_code(shell, auto=True), shell
 
 
@@ -346,17 +348,17 @@ def test_unknown_shell_and_auto_where_there_is_no_hook_are_usage_errors(cli) -> 
 
 def test_the_fast_path_agrees_with_envman() -> None:
     """Names and orders it cannot import from envman, kept equal here."""
-    from envman import store
+    from envman.store import layout as store
 
     assert shells.SCRIPTS == store.SCRIPTS
-    assert _auto.PROJECTS_INDEX_NAME == registry.PROJECTS_INDEX_NAME
-    assert _auto.FIELDS == len(registry.PROJECTS_INDEX_FIELDS)
-    assert list(registry.PROJECTS_INDEX_FIELDS) == list(_auto.Entry.__slots__)
+    assert auto_fast.PROJECTS_INDEX_NAME == registry.PROJECTS_INDEX_NAME
+    assert auto_fast.FIELDS == len(registry.PROJECTS_INDEX_FIELDS)
+    assert list(registry.PROJECTS_INDEX_FIELDS) == list(auto_fast.Entry.__slots__)
     s = Store(root=Path("/r"), cache=Path("/c"))
-    assert s.used_stamp("x") == Path("/r") / _auto.USED_DIR / "x"
-    from envman import _complete
+    assert s.used_stamp("x") == Path("/r") / auto_fast.USED_DIR / "x"
+    from envman.shell import complete_fast
 
-    assert set(shellinit.INIT_SHELLS) == set(_complete.ACTIVATION_SHELLS)  # what TAB offers
+    assert set(shellinit.INIT_SHELLS) == set(complete_fast.ACTIVATION_SHELLS)  # what TAB offers
 
 
 def record(tmp_path: Path, name: str, project: Path, prompt: Optional[str] = None):
@@ -372,11 +374,15 @@ def record(tmp_path: Path, name: str, project: Path, prompt: Optional[str] = Non
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "tcsh"])
-def test_changes_render_exactly_as_activation(tmp_path: Path, shell: str) -> None:
+def test_an_index_entry_activates_exactly_as_its_record(tmp_path: Path, shell: str) -> None:
+    """The fast path builds its activation from the projects index, `activate` from the
+    record: the two must render the same code."""
     r = record(tmp_path, "web", tmp_path / "p", prompt="my 'prompt'")
-    entry = _auto.Entry(r.project, r.name, r.path, r.prompt or r.name, r.id, 0)
+    entry = auto_fast.Entry(*registry.projects_index_values(r)[:4], r.id, 0)
     s = shells.for_name(shell)
-    assert s.activate(_auto.Changes(entry), {}) == s.activate(activation(r), {})  # type: ignore[arg-type]
+    fast = shells.Activation.entering(entry.path, entry.prompt)
+    assert fast == activation(r)
+    assert s.activate(fast, {}) == s.activate(activation(r), {})
 
 
 def test_the_index_round_trip_and_its_staleness(tmp_path: Path) -> None:
@@ -384,8 +390,8 @@ def test_the_index_round_trip_and_its_staleness(tmp_path: Path) -> None:
     store.root.mkdir()
     odd = tmp_path / "new\nline 'q'"
     records = [record(tmp_path, "web", odd, prompt="p\x01"), record(tmp_path, "api", tmp_path / "a")]
-    registry.save_locked(store, registry.Registry({r.name: r for r in records}))
-    read = _auto.read_index(str(store.root), str(store.cache))
+    registry.save_locked(store, Registry({r.name: r for r in records}))
+    read = auto_fast.read_index(str(store.root), str(store.cache))
     assert read is not None
     assert sorted((e.project, e.name, e.path, e.prompt, e.id) for e in read) == [
         (str(tmp_path / "a"), "api", records[1].path, "api", "id-api"),
@@ -393,22 +399,22 @@ def test_the_index_round_trip_and_its_staleness(tmp_path: Path) -> None:
     # A hand edit (new mtime) makes the index stale; the slow path reads and rewrites it.
     st = os.stat(store.registry_path)
     os.utime(store.registry_path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-    assert _auto.read_index(str(store.root), str(store.cache)) is None
-    assert sorted(e.name for e in _auto.entries_through_envman(str(store.root), str(store.cache))) == ["api", "web"]
-    assert _auto.read_index(str(store.root), str(store.cache)) is not None
-    assert _auto.read_index(str(tmp_path / "none"), str(store.cache)) == []  # no registry yet
+    assert auto_fast.read_index(str(store.root), str(store.cache)) is None
+    assert sorted(e.name for e in auto_fast.entries_through_envman(str(store.root), str(store.cache))) == ["api", "web"]
+    assert auto_fast.read_index(str(store.root), str(store.cache)) is not None
+    assert auto_fast.read_index(str(tmp_path / "none"), str(store.cache)) == []  # no registry yet
 
 
 def test_decisions(tmp_path: Path) -> None:
     """Enter, keep, switch, leave; hand activations untouched; a lost environment said."""
     p1, p2 = tmp_path / "p1", tmp_path / "p2"
     web, api = record(tmp_path, "web", p1), record(tmp_path, "api", p2)
-    entries = [_auto.Entry(r.project, r.name, r.path, r.name, r.id, 0) for r in (web, api)]
+    entries = [auto_fast.Entry(r.project, r.name, r.path, r.name, r.id, 0) for r in (web, api)]
     bash = shells.for_name("bash")
 
     def decide(cwd: Path, active: str = "", auto: str = ""):
         environ = {"VIRTUAL_ENV": active} if active else {}
-        code, notes, chosen = _auto.decide(bash, "posix", environ, auto, entries, str(cwd), str(tmp_path))
+        code, notes, chosen = auto_fast.decide(bash, "posix", environ, auto, entries, str(cwd), str(tmp_path))
         return code, notes, chosen.name if chosen else None
 
     code, _, chosen = decide(p1 / "sub")
@@ -433,18 +439,18 @@ def test_decisions(tmp_path: Path) -> None:
 def test_the_most_recently_used_of_several_wins(tmp_path: Path) -> None:
     p = tmp_path / "p"
     one, two = record(tmp_path, "one", p), record(tmp_path, "two", p)
-    entries = [_auto.Entry(r.project, r.name, r.path, r.name, r.id, 100) for r in (one, two)]
+    entries = [auto_fast.Entry(r.project, r.name, r.path, r.name, r.id, 100) for r in (one, two)]
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "id-two").touch()
-    chosen, note = _auto.project_entry(entries, str(p / "deep"), str(tmp_path))
+    chosen, note = auto_fast.project_entry(entries, str(p / "deep"), str(tmp_path))
     assert chosen is not None and chosen.name == "two" and "others: one" in note
 
 
 def test_the_fast_path_loads_no_framework(place: Place) -> None:
     """One directory change: no typer, no click, no envman registry or store, no typing."""
-    probe = ("import sys; sys.path[:0] = [sys.argv[1]]; from envman._auto import main; "
+    probe = ("import sys; sys.path[:0] = [sys.argv[1]]; from envman.shell.auto_fast import main; "
              "main(sys.argv[2:]); sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)))")
-    from envman.completion import setup_lines
+    from envman.shell.completion_scripts import setup_lines
 
     _, parent, root, cache = setup_lines()
     done = subprocess.run([sys.executable, "-I", "-S", "-c", probe, parent, "1", "bash", root, cache, ""],
@@ -452,14 +458,14 @@ def test_the_fast_path_loads_no_framework(place: Place) -> None:
     assert done.returncode == 0, done
     assert f"_ENVMAN_AUTO={shells.for_name('bash').quote(str(place.envs['web']))}" in done.stdout
     loaded = set(done.stderr.rsplit("MODULES ", 1)[1].split())
-    heavy = loaded & {"typer", "click", "envman.registry", "envman.store", "envman.envs", "typing",
+    heavy = loaded & {"typer", "click", "envman.store.registry", "envman.store.layout", "envman.ops.new", "typing",
                       "dataclasses", "json", "re", "pathlib"}
     assert not heavy, heavy
 
 
 def test_auto_records_the_use(place: Place) -> None:
     """Like `envman activate`, an activation on cd touches the environment's use stamp."""
-    from envman.completion import setup_lines
+    from envman.shell.completion_scripts import setup_lines
 
     _, parent, root, cache = setup_lines()
     used = place.home / "used"

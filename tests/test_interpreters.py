@@ -11,8 +11,8 @@ import pytest
 
 from conftest import assert_clean_error, need_python
 
-from envman.interpreters import Finder, _natural
-from envman.store import Store
+from envman.python.interpreters import Finder, _natural
+from envman.store.layout import Store
 
 
 def fake_managed_root(root: Path, name: str, real: Path) -> Path:

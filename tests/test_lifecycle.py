@@ -20,12 +20,13 @@ from typing import Callable, Dict, Optional, Tuple
 import pytest
 
 from conftest import a_python
-from envman import building, doctor, lifecycle, markers, registry, removal
+from envman.store import building, lifecycle, markers, registry
+from envman.ops import doctor, remove
 from envman.errors import EnvmanError, UsageError
-from envman.lifecycle import Action, Kind, Op
-from envman.markers import MarkerState
+from envman.store.lifecycle import Action, Kind, Op
+from envman.store.markers import MarkerState
 from envman.models import EnvRecord
-from envman.store import Store
+from envman.store.layout import Store
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +157,12 @@ def test_each_operation_does_what_the_table_says(kind: Kind, op: Op, template: P
     elif op is Op.REMOVE:
         if action in (Action.REFUSE, Action.WAIT):
             with pytest.raises(lifecycle.Busy if action is Action.WAIT else lifecycle.NotOurs):
-                removal.remove(store, [record])
+                remove.remove(store, [record])
             assert snapshot(path) == before
             assert registry.load(store).find(record.name) is not None
         else:
             assert action in (Action.DELETE, Action.CLEAR, Action.FORGET)
-            removal.remove(store, [record])
+            remove.remove(store, [record])
             assert not os.path.lexists(path)
             assert registry.load(store).find(record.name) is None
     elif op is Op.REBUILD:

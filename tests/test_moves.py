@@ -137,8 +137,9 @@ def test_prune_keeps_a_renamed_project_and_deletes_a_real_orphan(cli, tmp_path: 
 
 def test_fresh_directories_reusing_a_deleted_projects_inode_are_not_it(cli, tmp_path: Path,
                                                                          home: Path) -> None:
-    from envman import identity, moves, registry
-    from envman.store import Store
+    from envman.projects import identity, moves
+    from envman.store import registry
+    from envman.store.layout import Store
 
     src = tmp_path / "src"
     project = make_project(src / "gone")
@@ -168,7 +169,7 @@ def test_without_birth_times_the_entries_decide(cli, tmp_path: Path, monkeypatch
     """Where the file system keeps no birth time, a rename carries the files as they were
     (inode numbers and modification times), and a look-alike made afresh does not, even
     where it gets the same inode numbers (ext4 hands them out again in order)."""
-    from envman import identity
+    from envman.projects import identity
 
     monkeypatch.setattr(identity, "birth_ns", lambda directory, st=None: None)
     project = make_project(tmp_path / "p")
@@ -194,8 +195,8 @@ def test_a_moved_project_carries_its_venv_link_which_names_its_environment(cli, 
                                                                            home: Path) -> None:
     """Even with nothing else to tell it by (no identity recorded, as for a record from an
     older envman), the `.venv` link a project carries names its environment exactly."""
-    from envman import registry
-    from envman.store import Store
+    from envman.store import registry
+    from envman.store.layout import Store
 
     project = make_project(tmp_path / "src" / "web")
     made = cli("new", "web", "--without-pip", "--link", cwd=project)

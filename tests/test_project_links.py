@@ -13,7 +13,7 @@ import pytest
 
 from test_faults import start, wait_stopped
 
-from envman import links
+from envman.projects import links
 
 
 def projects(tmp_path: Path, *names: str) -> List[Path]:

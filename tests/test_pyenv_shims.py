@@ -12,8 +12,8 @@ import pytest
 
 from conftest import a_python
 
-from envman import pyenv
-from envman.interpreters import Finder, Interpreter
+from envman.python import pyenv
+from envman.python.interpreters import Finder, Interpreter
 
 
 def fake_pyenv(tmp_path: Path, versions: List[str], global_version: Optional[str] = None) -> Path:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envman.shells import csh, fish, nushell, posix, powershell, xonsh
+from envman.shell.activation import csh, fish, nushell, posix, powershell, xonsh
 from shellkit import need_shell, run_script, shell_environ
 
 SETTINGS = settings(max_examples=int(os.environ.get("QUOTING_EXAMPLES", "60")), deadline=None,

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, a_python, assert_clean_error, child_env, envman_cmd, linked_python
 from shellkit import COMMANDS, need_shell, shell_environ
 
-from envman import shellinit, shells
+from envman.shell import init as shellinit, activation
 
 # A FIFO, a link to /dev/zero or a huge sparse file, made as the fault campaign makes them.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "stress"))
@@ -34,7 +34,7 @@ def new(cli, name: str, project: Path, *extra: str) -> Dict[str, object]:
 def auto(home: Path, cwd: Path, shell: str = "bash", mark: str = "", noted: str = "",
          timeout: float = 20) -> subprocess.CompletedProcess:
     """One run of the --auto hook's command line, as the shell runs it."""
-    from envman.completion import setup_lines
+    from envman.shell.completion_scripts import setup_lines
 
     python, parent, root, cache = setup_lines()
     return subprocess.run([python, "-I", "-S", "-c", shellinit.AUTO_RUN, parent, "1", shell, root, cache,
@@ -43,10 +43,10 @@ def auto(home: Path, cwd: Path, shell: str = "bash", mark: str = "", noted: str 
 
 
 def complete(home: Path, words: List[str], timeout: float = 20) -> subprocess.CompletedProcess:
-    from envman.completion import setup_lines
+    from envman.shell.completion_scripts import setup_lines
 
     python, parent, root, cache = setup_lines()
-    run = "import sys;sys.path[:0]=sys.argv[1:2];from envman._complete import main;main(sys.argv[2:])"
+    run = "import sys;sys.path[:0]=sys.argv[1:2];from envman.shell.complete_fast import main;main(sys.argv[2:])"
     return subprocess.run([python, "-I", "-S", "-c", run, parent, "1", "bash", root, cache,
                            str(len(words) - 1), *words], env=child_env({"ENVMAN_HOME": str(home)}),
                           capture_output=True, text=True, timeout=timeout)
@@ -182,7 +182,7 @@ def test_cache_files_that_would_block_are_ignored(cli, home: Path, tmp_path: Pat
     assert listed.code == 0 and "web" in listed.out, listed
     hook = auto(home, project)
     assert hook.returncode == 0 and "error" not in hook.stderr, hook
-    assert f"_ENVMAN_AUTO={shells.for_name('bash').quote(str(made['path']))}" in hook.stdout, hook
+    assert f"_ENVMAN_AUTO={activation.for_name('bash').quote(str(made['path']))}" in hook.stdout, hook
     assert complete(home, ["envman", "info", "w"]).stdout.split() == ["web"]
     assert cli("new", "api", "--project", str(project), "--without-pip", "-q", timeout=60).code == 0
 
@@ -199,7 +199,7 @@ def test_a_damaged_projects_index_falls_back_and_is_rewritten(cli, home: Path, t
     index.write_bytes(header + b"\n" + b"\0".join(fields))
     hook = auto(home, project)
     assert hook.returncode == 0 and "error" not in hook.stderr, hook
-    assert f"_ENVMAN_AUTO={shells.for_name('bash').quote(str(made['path']))}" in hook.stdout
+    assert f"_ENVMAN_AUTO={activation.for_name('bash').quote(str(made['path']))}" in hook.stdout
     assert b"not-a-time" not in index.read_bytes()  # rewritten by the slow path
     # A save reuses index entries of unchanged records: never a damaged one.
     fields = index.read_bytes().partition(b"\n")[2].split(b"\0")
@@ -230,11 +230,12 @@ def test_files_of_projects_images_and_environments_that_would_block(tmp_path: Pa
     (tmp_path / "site" / "x-1.dist-info" / "RECORD").write_text("x/__init__.py,,\n")
     out = in_child(f"""
 from pathlib import Path
-from envman import installed, interpreters, pyenv, pythoncheck, seeding
+from envman.create import pip_image
+from envman.python import checks, installed, interpreters, pyenv
 base = Path({str(tmp_path)!r})
 print(pyenv.selected_versions(base / "pyenv", str(base / "proj"), {{}}))
-print(pythoncheck.requires_python(base / "proj"))
-print(seeding._load(base / "image"))
+print(checks.requires_python(base / "proj"))
+print(pip_image.load(base / "image"))
 print(installed._read(base / "site" / "x-1.dist-info"))
 print(interpreters.ProbeCache(base / "cache" / "interpreters.json").entries)
 """)
@@ -311,12 +312,12 @@ def test_one_activation_on_cd_is_bounded_in_time() -> None:
     """What no O_NONBLOCK helps with (a hung network mount) still ends: SIGALRM, then one line."""
     out = in_child("""
 import time
-from envman import _auto
-_auto.TIME_LIMIT = 1
-real = _auto.read_index
-_auto.read_index = lambda root, cache: time.sleep(30)  # a read that never returns
+from envman.shell import auto_fast
+auto_fast.TIME_LIMIT = 1
+real = auto_fast.read_index
+auto_fast.read_index = lambda root, cache: time.sleep(30)  # a read that never returns
 started = time.monotonic()
-_auto.main(["1", "bash", "/nonexistent", "/nonexistent", "", ""])
+auto_fast.main(["1", "bash", "/nonexistent", "/nonexistent", "", ""])
 print(round(time.monotonic() - started))
 """, timeout=20)
     assert out.split() == ["1"], out
@@ -349,6 +350,7 @@ def test_several_environments_note_once_per_shell_in_zsh_and_fish(cli, home: Pat
 
 
 def test_the_cheap_modules_agree_with_envman() -> None:
-    from envman import basepython, store
+    from envman.python import base as basepython
+    from envman.store import layout
 
-    assert (basepython.SCRIPTS, basepython.PYTHON) == (store.SCRIPTS, store.PYTHON)
+    assert (basepython.SCRIPTS, basepython.PYTHON) == (layout.SCRIPTS, layout.PYTHON)

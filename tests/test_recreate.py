@@ -412,9 +412,9 @@ def test_doctor_deletes_a_superseded_backup_and_leaves_a_foreign_one(cli, tmp_pa
 
 
 def test_drift_check_trusts_the_stat_and_falls_back_to_the_hash(tmp_path: Path) -> None:
-    from envman.envs import requirement_files
+    from envman.ops.new import requirement_files
     from envman.models import EnvRecord
-    from envman.staleness import requirements_changed
+    from envman.ops.staleness import requirements_changed
     from envman.ages import now
 
     project = tmp_path / "p"

@@ -17,9 +17,9 @@ import pytest
 
 from conftest import assert_clean_error, child_env, envman_cmd
 
-from envman import registry
+from envman.store import registry
 from envman.models import EnvRecord
-from envman.store import Store
+from envman.store.layout import Store
 
 
 def make(cli, project: Path, name: str) -> None:
@@ -303,8 +303,8 @@ def test_ls_starts_no_python_and_imports_nothing_heavy(cli, project: Path, tmp_p
     assert probe.returncode == 0, probe.stderr
     imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines() if "|" in line}
     # (typer itself pulls in asyncio and subprocess; these are the ones that are ours to avoid)
-    for heavy in ("packaging", "filelock", "tomli_w", "envman.interpreters", "envman.envs",
-                  "envman.runner"):
+    for heavy in ("packaging", "filelock", "tomli_w", "envman.python.interpreters", "envman.ops.new",
+                  "envman.processes"):
         assert heavy not in imported, f"`ls` imported {heavy}"
 
 

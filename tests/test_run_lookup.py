@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import a_python, assert_clean_error, linked_python
 
-from envman.running import shebang_interpreter
+from envman.ops.run import shebang_interpreter
 
 
 def script(path: Path, text: str) -> Path:

@@ -113,7 +113,7 @@ KILL_AT = textwrap.dedent("""
     os.unlink = counting(os.unlink)
     os.rmdir = counting(os.rmdir)
     sys.argv = ["envman", *sys.argv[2:]]
-    from envman.cli import main
+    from envman.cli.main import main
     main()
 """)
 
@@ -199,8 +199,9 @@ def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(
     claiming the same path) may run: both happen inside the one registry lock."""
     from filelock import FileLock
 
-    from envman import lifecycle, registry, removal
-    from envman.store import Store
+    from envman.store import lifecycle, registry
+    from envman.ops import remove
+    from envman.store.layout import Store
 
     project = tmp_path / "p"
     project.mkdir()
@@ -222,7 +223,7 @@ def test_rm_proves_ownership_and_renames_aside_under_the_registry_lock(
     monkeypatch.setattr(lifecycle, "set_aside", watched)
     record = registry.load(store).find("held")
     assert record is not None
-    removal.remove(store, [record])
+    remove.remove(store, [record])
     assert seen == ["held"]
     assert entries(home / "envs") == [] and registry.load(store).find("held") is None
     with FileLock(str(store.lock_path)).acquire(timeout=0):  # and released afterwards

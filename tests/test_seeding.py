@@ -18,9 +18,11 @@ import pytest
 
 from conftest import a_python, child_env, envman_cmd, need_python, pyenv_pythons
 
-from envman import seeding
-from envman.interpreters import Finder
-from envman.runner import clean_environ
+from envman.create import seed
+
+from envman.create import pip_image
+from envman.python.interpreters import Finder
+from envman.processes import clean_environ
 
 
 def tree_hashes(*roots: Path) -> Dict[str, str]:
@@ -37,7 +39,7 @@ def tree_hashes(*roots: Path) -> Dict[str, str]:
 
 
 def images(home: Path) -> List[Path]:
-    return sorted((home / "cache" / seeding.IMAGES_DIR).iterdir())
+    return sorted((home / "cache" / pip_image.IMAGES_DIR).iterdir())
 
 
 def pip(env: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -124,11 +126,11 @@ def test_deleting_the_cache_breaks_nothing_and_the_next_new_rebuilds_it(cli, pro
 
 
 def damage_missing(image: Path) -> None:
-    next((image / seeding.TREE).glob("pip/*.py")).unlink()
+    next((image / pip_image.TREE).glob("pip/*.py")).unlink()
 
 
 def damage_truncated(image: Path) -> None:
-    victim = next((image / seeding.TREE).glob("pip/_internal/**/*.py"))
+    victim = next((image / pip_image.TREE).glob("pip/_internal/**/*.py"))
     st = os.stat(victim)
     with open(victim, "r+b") as handle:  # the same inode: an environment linked to it sees it too
         handle.truncate(st.st_size // 2)
@@ -136,13 +138,13 @@ def damage_truncated(image: Path) -> None:
 
 
 def damage_manifest(image: Path) -> None:
-    (image / seeding.MANIFEST).write_text('{"format": 1, "files": [')
+    (image / pip_image.MANIFEST).write_text('{"format": 1, "files": [')
 
 
 def damage_pyc_same_size_same_mtime(image: Path) -> None:
     """A compiled file overwritten in place past its header, size and mtime kept: Python
     would load it (the header still matches its source) and die on `bad marshal data`."""
-    victim = next((image / seeding.TREE).glob("pip/__pycache__/__init__.*.pyc"))
+    victim = next((image / pip_image.TREE).glob("pip/__pycache__/__init__.*.pyc"))
     st = os.stat(victim)
     with open(victim, "r+b") as handle:
         handle.seek(16)
@@ -153,7 +155,7 @@ def damage_pyc_same_size_same_mtime(image: Path) -> None:
 
 def damage_symlinked_directory(image: Path) -> None:
     """A directory of the image swapped for a link to a copy elsewhere: never linked through."""
-    inside = image / seeding.TREE / "pip" / "_internal"
+    inside = image / pip_image.TREE / "pip" / "_internal"
     elsewhere = image.parent.parent / "elsewhere"
     shutil.copytree(inside, elsewhere, symlinks=True)
     shutil.rmtree(inside)
@@ -171,28 +173,28 @@ def test_a_damaged_image_is_rebuilt_not_used(tmp_path: Path, damage) -> None:
     cache = tmp_path / "cache"
     first = tmp_path / "first"
     make_bare_venv(interpreter.executable, first)
-    seeding.seed_pip(cache, interpreter, first)
+    seed.seed_pip(cache, interpreter, first)
     image = images_in(cache)[0]
     damage(image)
 
     said: List[str] = []
     second = tmp_path / "second"
     make_bare_venv(interpreter.executable, second)
-    seeding.seed_pip(cache, interpreter, second, said.append)
+    seed.seed_pip(cache, interpreter, second, said.append)
     assert any("damaged" in line for line in said), said
     assert any("building the pip image" in line for line in said), said
     assert pip_version(second)
     pip(second, "check")
-    rebuilt = seeding._load(images_in(cache)[0])
+    rebuilt = pip_image.load(images_in(cache)[0])
     assert rebuilt is not None
     for name, size, mtime_ns, _ in rebuilt.files:
         st = os.stat(rebuilt.tree / name)
         assert (st.st_size, st.st_mtime_ns) == (size, mtime_ns), name
-    assert not [p for p in (cache / seeding.IMAGES_DIR).iterdir() if p.name.startswith(".")]
+    assert not [p for p in (cache / pip_image.IMAGES_DIR).iterdir() if p.name.startswith(".")]
 
 
 def images_in(cache: Path) -> List[Path]:
-    return sorted(p for p in (cache / seeding.IMAGES_DIR).iterdir() if not p.name.startswith("."))
+    return sorted(p for p in (cache / pip_image.IMAGES_DIR).iterdir() if not p.name.startswith("."))
 
 
 def make_bare_venv(python: str, path: Path, *extra: str) -> None:
@@ -229,11 +231,11 @@ def test_copies_where_links_are_impossible_and_odd_paths_run(tmp_path: Path,
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
-    seeding.seed_pip(tmp_path / "cache", interpreter, env)
+    seed.seed_pip(tmp_path / "cache", interpreter, env)
     monkeypatch.undo()
     init = next(env.glob("lib/python3.*/site-packages/pip/__init__.py"))
     assert os.stat(init).st_nlink == 1, "a copy, not a link"
-    image = seeding._load(images_in(tmp_path / "cache")[0])
+    image = pip_image.load(images_in(tmp_path / "cache")[0])
     assert image is not None
     assert os.stat(init).st_mtime_ns == os.stat(image.tree / "pip" / "__init__.py").st_mtime_ns
     assert (env / "bin" / "pip").read_text().startswith("#!/bin/sh\n")
@@ -242,22 +244,22 @@ def test_copies_where_links_are_impossible_and_odd_paths_run(tmp_path: Path,
 
 
 def test_the_image_key_follows_the_interpreter(tmp_path: Path) -> None:
-    from envman.interpreters import Interpreter
+    from envman.python.interpreters import Interpreter
 
     exe = tmp_path / "python3"
     exe.write_bytes(b"binary")
-    one = seeding.image_key(Interpreter(str(exe), "3.12.1", "cpython"))
-    assert seeding.image_key(Interpreter(str(exe), "3.12.2", "cpython")) != one
+    one = pip_image.image_key(Interpreter(str(exe), "3.12.1", "cpython"))
+    assert pip_image.image_key(Interpreter(str(exe), "3.12.2", "cpython")) != one
     os.utime(exe, ns=(0, 1_000_000_000))
-    assert seeding.image_key(Interpreter(str(exe), "3.12.1", "cpython")) != one, "replaced"
+    assert pip_image.image_key(Interpreter(str(exe), "3.12.1", "cpython")) != one, "replaced"
     assert one.startswith("cpython-3.12-")
 
 
 def test_shebang_forms() -> None:
-    assert seeding.shebang("/e/bin/python") == "#!/e/bin/python\n"
+    assert seed.shebang("/e/bin/python") == "#!/e/bin/python\n"
     long = "/" + "x" * 130 + "/bin/python"
-    assert seeding.shebang(long).startswith("#!/bin/sh\n'''exec' \"" + long + '" "$0" "$@"\n')
-    assert '"/a b/\\$x\\"/py"' in seeding.shebang('/a b/$x"/py')
+    assert seed.shebang(long).startswith("#!/bin/sh\n'''exec' \"" + long + '" "$0" "$@"\n')
+    assert '"/a b/\\$x\\"/py"' in seed.shebang('/a b/$x"/py')
 
 
 
@@ -266,11 +268,11 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     finder = Finder(tmp_path / "cache")
     interpreter = finder.probe(str(a_python()))
     (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / seeding.IMAGES_DIR).write_text("not a directory")
+    (tmp_path / "cache" / pip_image.IMAGES_DIR).write_text("not a directory")
     env = tmp_path / "env"
     make_bare_venv(interpreter.executable, env)
     said: List[str] = []
-    seeding.seed_pip(tmp_path / "cache", interpreter, env, said.append)
+    seed.seed_pip(tmp_path / "cache", interpreter, env, said.append)
     assert any("running ensurepip instead" in line for line in said), said
     pip(env, "check")
 
@@ -280,18 +282,18 @@ def test_discarding_an_image_follows_no_link_and_crosses_no_mount(tmp_path: Path
     file system mounted inside is left whole (with the rest of its path)."""
     import subprocess as sp
 
-    from envman import seeding
+    from envman.create import seed
 
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.txt").write_text("keep")
-    images = tmp_path / "cache" / seeding.IMAGES_DIR
+    images = tmp_path / "cache" / pip_image.IMAGES_DIR
     image = images / "somekey"
     (image / "tree" / "pip").mkdir(parents=True)
     (image / "tree" / "pip" / "__init__.py").write_text("")
     os.symlink(outside, image / "tree" / "link-to-outside")
     os.symlink(outside / "precious.txt", image / "tree" / "pip" / "file-link")
-    seeding._discard(images, image)
+    pip_image.discard(images, image)
     assert not image.exists() and not [p for p in images.iterdir()], "all of it went"
     assert (outside / "precious.txt").read_text() == "keep"
 
@@ -302,7 +304,7 @@ def test_discarding_an_image_follows_no_link_and_crosses_no_mount(tmp_path: Path
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         (image / "tree" / "mnt" / "precious.txt").write_text("on another file system")
-        seeding._discard(images, image)
+        pip_image.discard(images, image)
         [aside] = list(images.iterdir())
         assert (aside / "tree" / "mnt" / "precious.txt").read_text() == "on another file system"
     finally:
@@ -346,7 +348,7 @@ def test_pip_ready_new_with_uv_on_path_on_pythons_bundling_setuptools(
 
 
 def valid_manifest() -> dict:
-    return {"format": seeding.FORMAT, "site_packages": "lib/python3.12/site-packages",
+    return {"format": pip_image.FORMAT, "site_packages": "lib/python3.12/site-packages",
             "python_name": "python3", "distributions": ["pip-1"], "dirs": ["pip", "pip/sub"],
             "scripts": {"../../../bin/pip": "body"},
             "files": [["pip/__init__.py", 1, 1, "0" * 64], ["pip/sub/x.py", 1, 1, "0" * 64]]}
@@ -375,10 +377,10 @@ def test_a_manifest_naming_a_path_outside_its_tree_is_never_used(tmp_path: Path,
     """In-process: the manifest is read as the cache's, and refused whole (then rebuilt)."""
     image = tmp_path / "image"
     image.mkdir()
-    (image / seeding.MANIFEST).write_text(json.dumps(valid_manifest()))
-    assert seeding._load(image) is not None
-    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), where, bad)))
-    assert seeding._load(image) is None
+    (image / pip_image.MANIFEST).write_text(json.dumps(valid_manifest()))
+    assert pip_image.load(image) is not None
+    (image / pip_image.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), where, bad)))
+    assert pip_image.load(image) is None
 
 
 @pytest.mark.parametrize("bad", ["../../../bin/../../../x", "../../bin/pip", "../../../../bin/pip",
@@ -387,16 +389,16 @@ def test_a_manifest_naming_a_path_outside_its_tree_is_never_used(tmp_path: Path,
 def test_an_entry_point_outside_bin_is_never_written(tmp_path: Path, bad: str) -> None:
     image = tmp_path / "image"
     image.mkdir()
-    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "script", bad)))
-    assert seeding._load(image) is None
+    (image / pip_image.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "script", bad)))
+    assert pip_image.load(image) is None
 
 
 @pytest.mark.parametrize("bad", ["python3\nimport os", "py thon", "../python", "bin/python", ""])
 def test_an_interpreter_name_that_is_not_one_plain_name_is_refused(tmp_path: Path, bad: str) -> None:
     image = tmp_path / "image"
     image.mkdir()
-    (image / seeding.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "python_name", bad)))
-    assert seeding._load(image) is None
+    (image / pip_image.MANIFEST).write_text(json.dumps(escaping(valid_manifest(), "python_name", bad)))
+    assert pip_image.load(image) is None
 
 
 def test_a_manifest_path_leading_outside_deletes_nothing_and_new_rebuilds_the_image(
@@ -414,14 +416,14 @@ def test_a_manifest_path_leading_outside_deletes_nothing_and_new_rebuilds_the_im
     # From envs/b/lib/python3.X/site-packages six levels up is tmp_path; from the image's
     # tree (cache/pip-images/KEY/tree) it is tmp_path's parent.
     entry = f"../../../../../../{victim.parent.name}/keep.txt"
-    decoy = Path(os.path.normpath(image / seeding.TREE / entry))
+    decoy = Path(os.path.normpath(image / pip_image.TREE / entry))
     decoy.parent.mkdir(exist_ok=True)
     decoy.write_text("evil")
     st = os.stat(decoy)
-    manifest = json.loads((image / seeding.MANIFEST).read_text())
+    manifest = json.loads((image / pip_image.MANIFEST).read_text())
     manifest["files"].insert(0, [entry, st.st_size, st.st_mtime_ns,
                                  hashlib.sha256(b"evil").hexdigest()])
-    (image / seeding.MANIFEST).write_text(json.dumps(manifest))
+    (image / pip_image.MANIFEST).write_text(json.dumps(manifest))
     try:
         made = cli("new", "b", "--python", python, cwd=project)
         assert victim.read_text() == "keep" and os.stat(victim).st_ino == before.st_ino
@@ -447,7 +449,7 @@ def test_a_symlinked_site_packages_in_the_environment_leads_no_write_elsewhere(t
     site.rmdir()
     site.symlink_to(outside)
     with pytest.raises(OperationFailed, match="not a directory"):
-        seeding.seed_pip(tmp_path / "cache", interpreter, env)
+        seed.seed_pip(tmp_path / "cache", interpreter, env)
     assert list(outside.iterdir()) == []
 
 
@@ -467,7 +469,7 @@ def test_doctor_reports_and_removes_killed_image_builds_never_a_live_one(cli, pr
     import signal
     import time as clock
 
-    images_dir = home / "cache" / seeding.IMAGES_DIR
+    images_dir = home / "cache" / pip_image.IMAGES_DIR
     proc = subprocess.Popen([*envman_cmd(), "new", "k", "--python", str(a_python())], cwd=project,
                             env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -517,9 +519,9 @@ def test_doctor_reports_and_removes_images_no_interpreter_can_use(cli, project: 
     def variant(name: str, **changes: object) -> Path:
         copy = usable.parent / name
         shutil.copytree(usable, copy, symlinks=True)
-        manifest = json.loads((copy / seeding.MANIFEST).read_text())
+        manifest = json.loads((copy / pip_image.MANIFEST).read_text())
         manifest.update(changes)
-        (copy / seeding.MANIFEST).write_text(json.dumps(manifest))
+        (copy / pip_image.MANIFEST).write_text(json.dumps(manifest))
         return copy
 
     gone = variant("cpython-3.12-gone", real=str(tmp_path / "deleted" / "python3"))
@@ -527,11 +529,11 @@ def test_doctor_reports_and_removes_images_no_interpreter_can_use(cli, project: 
     replaced = variant("cpython-3.12-replaced", real=os.path.realpath(others[0])) if others else None
     older = variant("cpython-3.12-older", format=1)
     broken = variant("cpython-3.12-broken")
-    (broken / seeding.MANIFEST).write_text("{")
+    (broken / pip_image.MANIFEST).write_text("{")
     # A manifest swapped for a FIFO must not hang doctor.
     fifo = usable.parent / "cpython-3.12-fifo"
     fifo.mkdir()
-    os.mkfifo(fifo / seeding.MANIFEST)
+    os.mkfifo(fifo / pip_image.MANIFEST)
     orphans = [p for p in (gone, replaced, older, broken, fifo) if p is not None]
 
     seen = cli("doctor", timeout=60)
@@ -542,7 +544,7 @@ def test_doctor_reports_and_removes_images_no_interpreter_can_use(cli, project: 
     assert "is gone" in seen.err and "older envman" in seen.err, seen
     fixed = cli("doctor", "--fix", timeout=60)
     assert fixed.code == 0, fixed
-    assert [p.name for p in (home / "cache" / seeding.IMAGES_DIR).iterdir()] == [usable.name]
+    assert [p.name for p in (home / "cache" / pip_image.IMAGES_DIR).iterdir()] == [usable.name]
     pip(home / "envs" / "a", "check")  # its files are its own links: the orphans' deletion took nothing
     again = cli("new", "b", "--python", python, cwd=project)
     assert again.code == 0 and "building the pip image" not in again.err, again

@@ -336,7 +336,7 @@ def test_a_store_reached_through_a_symlink_is_never_deleted_from(cli, project: P
 def test_base_python_check_for_linked_and_copied_interpreters(tmp_path: Path) -> None:
     """A linked `bin/python` answers by itself; a copied one (`--copies`) is judged by the
     base interpreter `pyvenv.cfg` names."""
-    from envman.staleness import base_python_present
+    from envman.python.base import base_python_present
 
     base = tmp_path / "base" / "bin"
     base.mkdir(parents=True)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import a_python, assert_clean_error
 
-from envman import uv
+from envman.create import uv
 from envman.config import Config, load_config
 from envman.errors import UsageError
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, need_python
-from envman import venvs
-from envman.interpreters import Interpreter
+from envman.create import inprocess
+from envman.python.interpreters import Interpreter
 
 HERE = ".".join(str(part) for part in sys.version_info[:3])
 
@@ -21,8 +21,8 @@ HERE = ".".join(str(part) for part in sys.version_info[:3])
 # copies, every option; prints one line per difference.
 COMPARE = r"""
 import os, subprocess, sys, tempfile
-from envman import venvs
-from envman.interpreters import Interpreter
+from envman.create import inprocess
+from envman.python.interpreters import Interpreter
 
 here = ".".join(map(str, sys.version_info[:3]))
 
@@ -48,8 +48,8 @@ for chosen in (sys._base_executable, os.path.realpath(sys._base_executable)):
         top = tempfile.mkdtemp()
         ours, theirs = os.path.join(top, "a", "env"), os.path.join(top, "b", "env")
         interpreter = Interpreter(chosen, here, "cpython")
-        assert venvs.runs_here(interpreter), chosen
-        venvs.create_here(interpreter, ours, system_site_packages=site, copies=copies, prompt=prompt)
+        assert inprocess.runs_here(interpreter), chosen
+        inprocess.create_here(interpreter, ours, system_site_packages=site, copies=copies, prompt=prompt)
         subprocess.run([chosen, "-I", "-m", "venv", "--without-pip", *(["--copies"] if copies else []),
                         *(["--system-site-packages"] if site else []),
                         *(["--prompt", prompt] if prompt else []), theirs], check=True)
@@ -73,13 +73,13 @@ def test_made_here_equals_made_by_a_subprocess(minor: str) -> None:
 
 
 def test_another_interpreter_is_not_made_here() -> None:
-    assert not venvs.runs_here(Interpreter(sys.executable, "2.7.18", "cpython"))
+    assert not inprocess.runs_here(Interpreter(sys.executable, "2.7.18", "cpython"))
     other = next((m for m in ("3.12", "3.10", "3.13") if m != f"{sys.version_info[0]}.{sys.version_info[1]}"))
     python = need_python(other)
     version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    assert not venvs.runs_here(Interpreter(str(python), version, "cpython"))
-    assert venvs.runs_here(Interpreter(os.path.realpath(sys.executable), HERE, "cpython"))
+    assert not inprocess.runs_here(Interpreter(str(python), version, "cpython"))
+    assert inprocess.runs_here(Interpreter(os.path.realpath(sys.executable), HERE, "cpython"))
 
 
 def test_a_failure_is_one_clean_error(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_a_failure_is_one_clean_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(OperationFailed, match="creating the environment with Python"):
-        venvs.create_here(Interpreter(os.path.realpath(sys.executable), HERE, "cpython"),
+        inprocess.create_here(Interpreter(os.path.realpath(sys.executable), HERE, "cpython"),
                           str(blocker / "env"), system_site_packages=False, copies=False, prompt=None)
 
 

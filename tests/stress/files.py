@@ -25,12 +25,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from common import CLEAN_EXITS, REPO, Figures, Root, Workspace, envman_argv, one_line, stderr_problem
 
 sys.path.insert(0, str(REPO))
-from envman.shellinit import AUTO_RUN  # noqa: E402
+from envman.shell.init import AUTO_RUN  # noqa: E402
 
 TIMEOUT = 10.0
 MEMORY = 2 * 1024 ** 3  # bytes of address space per child: /dev/zero read whole fails here
 ATTACKS = ("fifo", "zero", "huge")
-COMPLETE_RUN = ("import sys;sys.path[:0]=sys.argv[1:2];from envman._complete import main;"
+COMPLETE_RUN = ("import sys;sys.path[:0]=sys.argv[1:2];from envman.shell.complete_fast import main;"
                 "main(sys.argv[2:])")
 
 # (label, path relative to the root's base, the file is only a cache: commands must succeed,

@@ -1,0 +1,1 @@
+"""The command line: the typer app, one module per group of commands, and their help."""

@@ -1,0 +1,1 @@
+"""What each command does, silently: the core that the command line calls and renders."""

@@ -1,0 +1,1 @@
+"""The project and environment mapping: identity, moved projects, the `.venv` link, lookup."""

@@ -1,0 +1,1 @@
+"""Finding and checking Python interpreters, and reading what an environment holds."""

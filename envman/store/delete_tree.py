@@ -1,0 +1,189 @@
+"""Deleting a directory tree from descriptors: no link followed, no mount crossed.
+
+Everything is opened relative to a directory already held open, with `O_NOFOLLOW`, so
+swapping any path component for a symbolic link while the deletion runs changes
+nothing: the link itself is unlinked, never what it points at. A directory on
+another file system (its `st_dev` differs), or any mount point listed in
+`/proc/self/mountinfo` (bind mounts keep the device), is left whole, and so is the
+marker of the top directory, so what is left still proves whose it is.
+
+Only `envman.store.lifecycle` calls `delete_tree`, after proving the directory is envman's;
+`delete_cache_tree` is the same walk for envman's cache, whose trees hold no marker.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import FrozenSet, List, Optional
+
+from envman import checkpoints
+from envman.errors import OperationFailed
+from envman.store import markers
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+class Refused(OperationFailed):
+    """The directory is not what the caller proved it to be: nothing was deleted."""
+
+
+def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool = True) -> None:
+    """Delete `directory` (a child of a real directory), its marker last.
+
+    `expect_id`: the record id its marker must name, checked on the opened directory
+    itself (None: it must hold no marker, only empty directories). Without
+    `files_allowed`, the tree may hold nothing but directories, links and envman's own
+    marker files (a reservation killed before the build wrote anything): a regular file
+    stops the deletion. Raises OperationFailed naming what was left.
+    """
+    parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    try:
+        try:
+            top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise Refused(f"refusing to delete {directory}: it is not a directory "
+                              "(a symbolic link was put in its place)") from None
+            raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
+        try:
+            top_st = os.fstat(top)
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+                raise Refused(f"refusing to delete {directory}: it is a mount point")
+            found = markers.read(directory, dir_fd=top)
+            if (found.id if found is not None else None) != expect_id:
+                raise Refused(f"refusing to delete {directory}: its marker changed since it "
+                              "was proven envman's")
+            walker = _Walker(top_st.st_dev, _mount_points(), files_allowed)
+            walker.clear(top, str(directory), keep=markers.MARKER_NAME)
+            if walker.left:
+                raise OperationFailed(
+                    f"cannot delete all of {directory}: {walker.left[0]} "
+                    f"{'is on another file system (a mount)' if walker.mounts_left else 'was left'}",
+                    hint="nothing outside the environment was touched; unmount it, then "
+                         "`envman doctor --fix` finishes the deletion")
+            try:
+                os.unlink(markers.MARKER_NAME, dir_fd=top)
+            except FileNotFoundError:
+                pass
+        finally:
+            os.close(top)
+        os.rmdir(directory.name, dir_fd=parent_fd)
+    except OSError as exc:
+        raise OperationFailed(f"cannot delete {directory}: {exc.strerror or exc}") from None
+    finally:
+        os.close(parent_fd)
+
+
+def delete_cache_tree(directory: Path) -> bool:
+    """Delete `directory`, a tree in envman's own cache (a pip image, its build or trash),
+    with the same walk: no link followed, no mount crossed. Best effort, as befits a
+    cache: returns whether all of it is gone, and never raises."""
+    try:
+        parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    except OSError:
+        return False
+    try:
+        top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            top_st = os.fstat(top)
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+                return False
+            if not _Walker(top_st.st_dev, _mount_points(), files_allowed=True).clear(top, str(directory)):
+                return False
+        finally:
+            os.close(top)
+        os.rmdir(directory.name, dir_fd=parent_fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(parent_fd)
+
+
+class _Walker:
+    def __init__(self, device: int, mounts: FrozenSet[str], files_allowed: bool) -> None:
+        self.device = device
+        self.mounts = mounts
+        self.files_allowed = files_allowed
+        self.left: List[str] = []
+        self.mounts_left = False
+        self.unlinked = 0
+
+    def clear(self, dir_fd: int, path: str, keep: Optional[str] = None) -> bool:
+        """Empty the directory open as `dir_fd`; True if nothing was left in it."""
+        clean = True
+        with os.scandir(dir_fd) as found:
+            names = [entry.name for entry in found if entry.name != keep]
+        for name in names:
+            child = os.path.join(path, name)
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                if not self.files_allowed and stat.S_ISREG(st.st_mode) and not is_marker_file(name):
+                    self.left.append(child)
+                    clean = False
+                    continue
+                os.unlink(name, dir_fd=dir_fd)
+                self.unlinked += 1
+                if self.unlinked == 1:
+                    checkpoints.reached("unlink")
+                continue
+            if st.st_dev != self.device or child in self.mounts:
+                self.left.append(child)
+                self.mounts_left = True
+                clean = False
+                continue
+            try:
+                sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                os.unlink(name, dir_fd=dir_fd)  # swapped for a link or file since the stat
+                continue
+            try:
+                if os.fstat(sub).st_dev != self.device:  # mounted since the stat
+                    self.left.append(child)
+                    self.mounts_left = True
+                    clean = False
+                    continue
+                emptied = self.clear(sub, child)
+            finally:
+                os.close(sub)
+            if emptied:
+                os.rmdir(name, dir_fd=dir_fd)
+            else:
+                clean = False
+        return clean
+
+
+def is_marker_file(name: str) -> bool:
+    """envman's marker, or the temporary file of a marker write that was cut short."""
+    return name == markers.MARKER_NAME or (
+        name.startswith(f".{markers.MARKER_NAME}.") and name.endswith(".tmp"))
+
+
+def _mount_points() -> FrozenSet[str]:
+    """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            lines = handle.read().decode("utf-8", "surrogateescape").splitlines()
+    except OSError:
+        return frozenset()
+    points = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.add(_unescape(fields[4]))
+    return frozenset(points)
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        text = text.replace(code, chr(int(code[1:], 8)))
+    return text
