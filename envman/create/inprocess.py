@@ -6,7 +6,7 @@ does any work. When the chosen interpreter is the very installation running envm
 runs in a pipx venv), the standard library's own `venv.EnvBuilder` makes the same
 environment here. The result is what `INTERPRETER -m venv` would have made: the
 interpreter path it links to and names in `pyvenv.cfg` is the chosen one as spelled,
-not this process's (tests/test_seeding.py compares the two trees). Any other
+not this process's (tests/create/test_seeding.py compares the two trees). Any other
 interpreter is left to a subprocess: its own `venv` module knows its own layout.
 """
 

@@ -57,7 +57,7 @@ PROTOCOL = "1"
 # 5,000 environments): then it gives up with one line, and the shell goes on.
 TIME_LIMIT = 10
 # Must equal envman.store.registry.PROJECTS_INDEX_NAME and the order of its
-# PROJECTS_INDEX_FIELDS; this module cannot import it (tests/test_init.py checks).
+# PROJECTS_INDEX_FIELDS; this module cannot import it (tests/shell/test_init.py checks).
 PROJECTS_INDEX_NAME = "registry-projects.txt"
 FIELDS = 6
 # envman.store.layout.Store.used_dir, relative to the data root: where time-of-use stamps live.

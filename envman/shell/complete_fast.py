@@ -5,7 +5,7 @@ The completion scripts (`envman completion SHELL`) import this module under
 cached bytecode), so it must start in a few milliseconds:
 it imports nothing beyond `os` and `sys` (no typer, no site-packages, not even `re` or
 `json`), and knows envman's commands and options from the static table below, which
-tests/test_completion.py keeps in step with the real typer app.
+tests/shell/test_completion.py keeps in step with the real typer app.
 
 Environment names come from the names index the registry writes into the cache beside
 its JSON snapshot (see `envman.store.registry`): first line the registry file's identity
@@ -57,7 +57,7 @@ COMMAND = "command"  # the rest of the line is a command of its own (`run NAME -
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
 # What `activate --shell` accepts (envman.shell.activation.NAMES less its process-name aliases);
-# tests/test_completion.py keeps the two in step.
+# tests/shell/test_completion.py keeps the two in step.
 ACTIVATION_SHELLS = ("bash", "zsh", "sh", "dash", "ksh", "mksh", "fish", "csh", "tcsh", "nu",
                      "nushell", "xonsh", "pwsh", "powershell")
 
@@ -65,7 +65,7 @@ _HELP: OptionSpec = (("-h", "--help"), FLAG, False)
 
 # command -> (options, positional argument kinds, whether the last one repeats).
 # An option is (its spellings, the kind of its value or FLAG, whether it repeats).
-# tests/test_completion.py compares this with the typer app and says what differs.
+# tests/shell/test_completion.py compares this with the typer app and says what differs.
 COMMANDS: Dict[str, CommandSpec] = {
     "new": ((
         (("-p", "--project"), DIR, False),

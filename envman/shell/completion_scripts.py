@@ -5,7 +5,7 @@ and keeps what it prints (see `setup_lines`). Every later TAB runs only
 `envman/shell/complete_fast.py` under `python -I -S`: no site-packages, no typer, a few
 milliseconds. Because the scripts learn every path at run time, their text is the same
 whether printed by `envman completion SHELL` or shipped in `completions/` for packagers
-(tests/test_completion.py checks that the two are identical).
+(tests/shell/test_completion.py checks that the two are identical).
 """
 
 from __future__ import annotations

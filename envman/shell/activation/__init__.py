@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from envman.models import EnvRecord
 
 # The environment's scripts directory: envman.store.layout.SCRIPTS, which this package cannot
-# import cheaply (tests/test_init.py keeps the two equal).
+# import cheaply (tests/shell/test_init.py keeps the two equal).
 SCRIPTS = "Scripts" if os.name == "nt" else "bin"
 # The variables activation sets (deactivation removes them) and those it hides while
 # active (deactivation restores them as they were).
