@@ -77,6 +77,14 @@ def imports(name: str, top_level_only: bool = False) -> List[Tuple[int, str]]:
     return found
 
 
+def shown(path: Path) -> str:
+    """`path` from the repository's root where it lies inside it."""
+    try:
+        return str(path.relative_to(PACKAGE.parent))
+    except ValueError:
+        return str(path)
+
+
 def layer_of(name: str) -> int:
     best, rank = -1, -1
     for index, prefixes in enumerate(LAYERS):
@@ -96,7 +104,7 @@ def upward(modules: Dict[str, Path]) -> List[str]:
     for name in modules:
         for line, target in imports(name):
             if layer_of(target) > layer_of(name):
-                problems.append(f"{modules[name]}:{line}: {name} imports {target}, "
+                problems.append(f"{shown(modules[name])}:{line}: {name} imports {target}, "
                                 f"a higher layer ({LAYERS[layer_of(name)][0]} -> {LAYERS[layer_of(target)][0]})")
     return problems
 
