@@ -12,16 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 
 from envman import __version__
-from envman.ages import now, parse_age
 from envman.cli.helpstyle import App
 from envman.config import Config, config_path, load_config
 from envman.errors import EnvmanError, UsageError
-from envman.models import EnvRecord, EnvState
+from envman.models import EnvRecord
 from envman.store import registry
 from envman.store.layout import Store
 
@@ -96,14 +95,6 @@ def tilde(path: str) -> str:
     return path
 
 
-def states_of(store: Store, records: Sequence[EnvRecord], older_than: Optional[str],
-            config: Config) -> List[EnvState]:
-    from envman.ops.staleness import assess_all
-
-    age = parse_age(older_than) if older_than is not None else config.stale_after
-    return assess_all(store, records, now(), age)
-
-
 def interpreter_finder(store: Store) -> "Finder":
     """The interpreter finder of `new`, `recreate` and `mv`: what it decided about the
     interpreter (a venv's replaced by its base, a requires-python not met) is said here."""
@@ -143,10 +134,6 @@ def confirm(yes: bool, question: str, declined: str = "nothing deleted") -> None
         # 1, as for anything not done: `envman rm x && ...` must not go on as if x were gone.
         say(f"envman: {declined}")
         raise typer.Exit(1)
-
-
-def same_path(a: str, b: str) -> bool:
-    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 def removed_line(removal: Any) -> str:

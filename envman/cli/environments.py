@@ -10,14 +10,28 @@ from typing import Any, List, Optional, Sequence, Set
 
 import typer
 
-from envman.ages import ago, now
+from envman.ages import ago, now, parse_age
 from envman.cli.base import (app, confirm, find_record, handled, interpreter_finder, open_store, print_json,
-                             progress_lines, read_config, removed_line, same_path, say, states_of, tilde)
+                             progress_lines, read_config, removed_line, say, tilde)
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import EnvmanError, UsageError
 from envman.inputs import given
-from envman.models import EnvState
+from envman.config import Config
+from envman.models import EnvRecord, EnvState
 from envman.store import registry
+from envman.store.layout import Store
+
+
+def _states(store: Store, records: Sequence[EnvRecord], older_than: Optional[str],
+            config: Config) -> List[EnvState]:
+    from envman.ops.staleness import assess_all
+
+    age = parse_age(older_than) if older_than is not None else config.stale_after
+    return assess_all(store, records, now(), age)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b)
 
 
 @app.command()
@@ -101,7 +115,7 @@ def ls(
     if project is not None:
         base = os.path.realpath(os.path.expanduser(project))
         records = [r for r in records if r.project == base or r.project.startswith(base.rstrip(os.sep) + os.sep)]
-    states = states_of(store, records, older_than, config)
+    states = _states(store, records, older_than, config)
     if stale:
         states = [s for s in states if s.reasons]
     if size:
@@ -181,7 +195,7 @@ def info(
     from envman.sizes import human_size
 
     store, config = open_store(), read_config()
-    state = _with_sizes(states_of(store, [find_record(store, name)], None, config))[0]
+    state = _with_sizes(_states(store, [find_record(store, name)], None, config))[0]
     if as_json:
         print_json(state.to_json())
         return
@@ -302,6 +316,6 @@ def rm(
         say(removed_line(removal))
     active = os.environ.get("VIRTUAL_ENV")
     for removal in removed:
-        if active and removal.deleted is not None and same_path(active, removal.record.path):
+        if active and removal.deleted is not None and _same_path(active, removal.record.path):
             say(f"envman: warning: {removal.record.name!r} was active in this shell, which still "
                 "points at it (VIRTUAL_ENV, PATH): run `deactivate` (or `envman deactivate`)")

@@ -311,11 +311,11 @@ def registered_names(root: str, cache: str) -> List[str]:
 
 def importable_registry() -> None:
     """Make `envman.store.registry` importable in this `python -I -S` process: the slow paths."""
-    import envman
+    from envman import package_parent
 
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(envman.__file__)))
-    if package_parent not in sys.path:
-        sys.path.insert(0, package_parent)
+    parent = package_parent()
+    if parent not in sys.path:
+        sys.path.insert(0, parent)
     try:
         import envman.store.registry  # noqa: F401
         from envman.fsutil import tomllib

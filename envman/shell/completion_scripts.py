@@ -10,7 +10,6 @@ whether printed by `envman completion SHELL` or shipped in `completions/` for pa
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Dict, List
 
@@ -198,10 +197,9 @@ def setup_lines() -> List[str]:
     from envman.store.layout import Store
 
     default = Store.from_environment({})
-    import envman  # the directory that holds the package goes on the fast path's sys.path
+    from envman import package_parent
 
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(envman.__file__)))
-    lines = [sys.executable, package_parent, str(default.root), str(default.cache)]
+    lines = [sys.executable, package_parent(), str(default.root), str(default.cache)]
     if any("\n" in line or "\r" in line for line in lines):
         raise UsageError("a path envman needs for completion holds a newline; completion is off")
     return lines

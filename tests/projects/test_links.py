@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from envman.projects import links
-from envman.projects.moves import project_of
 from envman.models import EnvRecord
 
 
@@ -39,7 +38,7 @@ def test_remove_never_removes_a_link_swapped_in(place, monkeypatch: pytest.Monke
     project, env, other = place
     (project / ".venv").symlink_to(other)
     swapped_after_the_check(monkeypatch)
-    assert links.remove(record(project, env), project_of(record(project, env))) is False
+    assert links.remove(record(project, env), str(project)) is False
     assert os.readlink(project / ".venv") == str(other)
     assert sorted(os.listdir(project)) == [".venv"], "nothing left beside it"
 
@@ -49,7 +48,7 @@ def test_remove_never_removes_a_directory_swapped_in(place, monkeypatch: pytest.
     (project / ".venv").mkdir()
     (project / ".venv" / "keep").write_text("mine")
     swapped_after_the_check(monkeypatch)
-    assert links.remove(record(project, env), project_of(record(project, env))) is False
+    assert links.remove(record(project, env), str(project)) is False
     assert (project / ".venv" / "keep").read_text() == "mine"
     assert sorted(os.listdir(project)) == [".venv"]
 
@@ -61,7 +60,7 @@ def test_follow_rename_never_replaces_a_link_swapped_in(place, tmp_path: Path,
     new_env.mkdir()
     (project / ".venv").symlink_to(other)
     swapped_after_the_check(monkeypatch)
-    assert links.follow_rename(record(project, env), record(project, new_env, "site"), project_of(record(project, env))) is False
+    assert links.follow_rename(record(project, env), record(project, new_env, "site"), str(project)) is False
     assert os.readlink(project / ".venv") == str(other)
     assert sorted(os.listdir(project)) == [".venv"]
 
@@ -71,9 +70,9 @@ def test_remove_and_follow_rename_do_their_job(place, tmp_path: Path) -> None:
     new_env = tmp_path / "envs" / "site"
     new_env.mkdir()
     (project / ".venv").symlink_to(env)
-    assert links.follow_rename(record(project, env), record(project, new_env, "site"), project_of(record(project, env))) is True
+    assert links.follow_rename(record(project, env), record(project, new_env, "site"), str(project)) is True
     assert os.readlink(project / ".venv") == str(new_env)
-    assert links.remove(record(project, new_env, "site"), project_of(record(project, new_env, "site"))) is True
+    assert links.remove(record(project, new_env, "site"), str(project)) is True
     assert os.listdir(project) == []
 
 
