@@ -1,0 +1,183 @@
+"""`envman scan --delete`: `--dry-run`, the confirmation (`--yes`, a terminal, none), only
+the environments listed after the filters, registered ones with their records, the space
+freed, and what it must never delete: the active environment, the one holding the running
+interpreter, anything behind a link from inside an environment, a file system mounted
+inside one, a base interpreter.
+
+The environments built by hand here take their base Python from a hard link (or copy)
+of a pyenv interpreter in the test's own directory: a deletion that followed
+`bin/python` would then hit only that, and the test says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from conftest import REPO, a_python, assert_clean_error, on_terminal
+from scantrees import (TOOL_VARS, base_python, make_canaries, make_conda_env, make_env,
+                       make_project, mount_tmpfs, run_scan, scan_env, tree_bytes, unmount,
+                       version_of)
+
+
+@pytest.fixture
+def own_python(tmp_path: Path) -> Path:
+    """A base interpreter file of the test's own (same inode as pyenv's where it can)."""
+    exe = base_python()
+    where = tmp_path / "base-python" / "bin"
+    where.mkdir(parents=True)
+    copy = where / exe.name
+    try:
+        os.link(exe, copy)
+    except OSError:
+        shutil.copy2(exe, copy)
+    return copy
+
+
+@pytest.fixture
+def three(tmp_path: Path, own_python: Path) -> Dict[str, Path]:
+    tree = tmp_path / "tree"
+    version = version_of(base_python())
+    return {
+        "venv": make_env(make_project(tree / "a") / ".venv", "venv", exe=own_python, version=version),
+        "uv": make_env(make_project(tree / "b") / ".venv", "uv", exe=own_python, version=version),
+        "conda": make_conda_env(tree / "c" / "env"),
+    }
+
+
+def all_there(envs: Dict[str, Path]) -> bool:
+    return all((env / "pyvenv.cfg").is_file() or (env / "conda-meta").is_dir() for env in envs.values())
+
+
+def test_dry_run_deletes_nothing(tmp_path: Path, three: Dict[str, Path]) -> None:
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--dry-run", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert all_there(three)
+    for env in three.values():
+        assert str(env) in result.out + result.err, result
+
+
+def test_without_yes_and_no_terminal_nothing_is_deleted(tmp_path: Path, three: Dict[str, Path]) -> None:
+    result = run_scan(str(tmp_path / "tree"), "--delete", home=tmp_path / "home")
+    assert_clean_error(result, 2)
+    assert all_there(three)
+
+
+def on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str):
+    for var in TOOL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return on_terminal(["scan", str(tmp_path / "tree"), "--delete"], answer=answer, timeout=60)
+
+
+def test_answering_no_on_a_terminal_deletes_nothing(tmp_path: Path, three: Dict[str, Path],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    code, screen = on_a_terminal(tmp_path, monkeypatch, "n")
+    assert "[y/N]" in screen, screen
+    assert "Traceback" not in screen, screen
+    assert all_there(three)
+    assert code in (0, 1), screen
+
+
+def test_answering_yes_on_a_terminal_deletes_them(tmp_path: Path, three: Dict[str, Path],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    code, screen = on_a_terminal(tmp_path, monkeypatch, "y")
+    assert code == 0, screen
+    assert not any(env.exists() for env in three.values()), screen
+
+
+def test_yes_deletes_exactly_the_filtered_ones_and_says_what_it_freed(
+        tmp_path: Path, three: Dict[str, Path], own_python: Path) -> None:
+    (three["uv"] / "lib" / "blob.bin").write_bytes(os.urandom(512 * 1024))
+    result = run_scan(str(tmp_path / "tree"), "--type", "uv", "--type", "conda", "--delete", "--yes",
+                      home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not three["uv"].exists() and not three["conda"].exists()
+    assert (three["venv"] / "pyvenv.cfg").is_file()
+    assert (tmp_path / "tree" / "b" / "pyproject.toml").is_file(), "the project stays"
+    assert re.search(r"free", result.out + result.err, re.I), result
+    assert own_python.is_file(), "the base interpreter stays"
+
+
+def test_a_registered_environment_goes_with_its_record(cli, tmp_path: Path, home: Path) -> None:
+    ours_for = make_project(tmp_path / "web")
+    made = cli("new", "web", "--project", str(ours_for), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    theirs = make_env(make_project(tmp_path / "tree" / "theirs") / ".venv")
+    adopted = cli("adopt", str(theirs), "--name", "theirs")
+    assert adopted.code == 0, adopted
+    kept = make_env(make_project(tmp_path / "tree" / "kept") / ".venv")
+    result = run_scan(str(home), str(tmp_path / "tree" / "theirs"), "--delete", "--yes",
+                      home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not (home / "envs" / "web").exists()
+    assert not theirs.exists()
+    assert kept.exists()
+    listed = cli("ls", "--json")
+    assert listed.code == 0, listed
+    assert json.loads(listed.out) == [], listed
+    assert (ours_for / "pyproject.toml").is_file()
+
+
+def test_the_active_environment_is_refused(tmp_path: Path, three: Dict[str, Path]) -> None:
+    active = three["venv"]
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"VIRTUAL_ENV": str(active)})
+    assert "Traceback" not in result.err, result
+    assert result.code in (0, 1), result
+    assert (active / "pyvenv.cfg").is_file(), "the active environment stays"
+    assert not three["uv"].exists() and not three["conda"].exists()
+    assert str(active) in result.out + result.err, "it says which it kept"
+
+
+def test_the_environment_envman_runs_in_is_refused(tmp_path: Path, three: Dict[str, Path]) -> None:
+    runner = tmp_path / "tree" / "runner" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(runner)], check=True)
+    paths = [str(REPO), *site.getsitepackages()]
+    env = scan_env(tmp_path / "home", {"PYTHONPATH": os.pathsep.join(paths)})
+    proc = subprocess.run([str(runner / "bin" / "python"), "-m", "envman", "scan", str(tmp_path / "tree"),
+                           "--delete", "--yes"], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode in (0, 1), proc.stderr
+    assert (runner / "pyvenv.cfg").is_file() and (runner / "bin" / "python").exists()
+    assert not three["uv"].exists()
+
+
+def test_no_canary_byte_behind_a_link_inside_an_environment_is_lost(
+        tmp_path: Path, three: Dict[str, Path], own_python: Path) -> None:
+    foreign = tmp_path / "foreign"
+    before = make_canaries(foreign)
+    env = three["venv"]
+    site_packages = next(env.glob("lib/python*/site-packages"))
+    (site_packages / "linked-dir").symlink_to(foreign)
+    (site_packages / "linked-file.txt").symlink_to(foreign / "canary.txt")
+    (env / "lib" / "linked-venv").symlink_to(foreign / ".venv")
+    (three["conda"] / "pkgs-link").symlink_to(foreign)
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not env.exists() and not three["conda"].exists()
+    assert tree_bytes(foreign) == before, "every canary byte survives"
+    assert own_python.is_file()
+
+
+def test_a_file_system_mounted_inside_an_environment_is_left_whole(tmp_path: Path,
+                                                                   three: Dict[str, Path]) -> None:
+    where = three["venv"] / "lib" / "mounted"
+    mount_tmpfs(where)
+    try:
+        before = make_canaries(where / "theirs")
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+        assert "Traceback" not in result.err, result
+        assert tree_bytes(where / "theirs") == before, result
+        assert not three["uv"].exists(), "the others are still deleted"
+    finally:
+        unmount(where)
