@@ -80,10 +80,10 @@ def make_env(env: Path, kind: str = "venv", exe: Optional[Path] = None,
     (env / "bin").mkdir(parents=True)
     (env / "include").mkdir()
     (env / "lib" / f"python{minor(version)}" / "site-packages").mkdir(parents=True)
-    (env / "pyvenv.cfg").write_text(cfg_text(kind, env, exe, version))
+    (env / "pyvenv.cfg").write_bytes(cfg_text(kind, env, exe, version).encode("utf-8", "surrogateescape"))
     for name in ("python", "python3", f"python{minor(version)}"):
         (env / "bin" / name).symlink_to(exe)
-    (env / "bin" / "activate").write_text(f"# activate {env}\nVIRTUAL_ENV={env}\n")
+    (env / "bin" / "activate").write_bytes(os.fsencode(f"# activate {env}\nVIRTUAL_ENV={env}\n"))
     return env
 
 
