@@ -204,17 +204,23 @@ def check_shape(item: Dict[str, Any]) -> None:
 
 
 def tree_bytes(directory: Path) -> Dict[str, bytes]:
-    """Every file under `directory` (links not followed) and its bytes."""
+    """Every entry under `directory` (links not followed) and its bytes: a file's content,
+    a link's target, the kind of anything else (a FIFO is never opened)."""
+    import stat
+
     found: Dict[str, bytes] = {}
     for root, dirs, files in os.walk(directory):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, directory)
-            if os.path.islink(path):
-                found[rel] = b"-> " + os.readlink(path).encode()
-            else:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                found[rel] = b"-> " + os.fsencode(os.readlink(path))
+            elif stat.S_ISREG(mode):
                 with open(path, "rb") as handle:
                     found[rel] = handle.read()
+            else:
+                found[rel] = b"<mode %o>" % stat.S_IFMT(mode)
     return found
 
 

@@ -22,7 +22,7 @@ from typing import Dict
 
 import pytest
 
-from conftest import REPO, a_python, assert_clean_error, on_terminal
+from conftest import REPO, a_python, assert_clean_error, child_env, envman_cmd, on_terminal
 from scantrees import (TOOL_VARS, base_python, make_canaries, make_conda_env, make_env,
                        make_project, mount_tmpfs, run_scan, scan_env, tree_bytes, unmount,
                        version_of)
@@ -181,3 +181,149 @@ def test_a_file_system_mounted_inside_an_environment_is_left_whole(tmp_path: Pat
         assert not three["uv"].exists(), "the others are still deleted"
     finally:
         unmount(where)
+
+
+# -- swapped between the listing and the answer ----------------------------------------
+
+
+def answer_after(args, answer: str, meanwhile, timeout: float = 60):
+    """Run envman on a pseudo-terminal; when it asks, call `meanwhile()`, then answer."""
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([*envman_cmd(), *args], env=child_env(), stdin=follower, stdout=follower,
+                            stderr=follower, close_fds=True)
+    os.close(follower)
+    seen, answered = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if not answered and b"[y/N]" in seen:
+                    meanwhile()
+                    os.write(leader, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    assert answered, seen.decode(errors="replace")
+    return code, seen.decode(errors="replace")
+
+
+def swap_link(env: Path, foreign: Path, aside: Path):
+    def swap() -> None:
+        os.rename(env, aside)
+        env.symlink_to(foreign / ".venv")
+    return swap
+
+
+def swap_directory(env: Path, foreign: Path, aside: Path):
+    def swap() -> None:
+        os.rename(env, aside)
+        os.rename(foreign / ".venv", env)  # another directory, holding pyvenv.cfg too
+        (foreign / ".venv").symlink_to(env)  # the canaries' tree keeps its shape
+    return swap
+
+
+def swap_parent(env: Path, foreign: Path, aside: Path):
+    def swap() -> None:
+        os.rename(env.parent, aside)
+        env.parent.symlink_to(foreign)  # tree/a -> foreign, and foreign/.venv is theirs
+    return swap
+
+
+def swap_marker(env: Path, foreign: Path, aside: Path):
+    def swap() -> None:
+        (env / "pyvenv.cfg").rename(foreign / "moved-pyvenv.cfg")
+    return swap
+
+
+@pytest.mark.parametrize("swap", [swap_link, swap_directory, swap_parent, swap_marker])
+def test_a_directory_swapped_before_the_answer_is_not_deleted(
+        tmp_path: Path, three: Dict[str, Path], monkeypatch: pytest.MonkeyPatch, swap) -> None:
+    """What was listed is re-checked when deleted: a link, another directory, a parent
+    made a link, a directory that no longer holds pyvenv.cfg are all left alone."""
+    for var in TOOL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    foreign = tmp_path / "foreign"
+    make_canaries(foreign)
+    env = three["venv"]
+    (env / "lib" / "their-notes.txt").write_text("the directory put back must stay\n")
+    hook = swap(env, foreign, tmp_path / "aside")
+    code, screen = answer_after(["scan", str(tmp_path / "tree"), "--delete"], "y", hook)
+    assert "Traceback" not in screen, screen
+    assert code in (0, 1), screen
+    assert (foreign / "canary.txt").read_bytes() == b"canary: never deleted\n", screen
+    assert (foreign / "deep" / "er" / "canary.bin").stat().st_size == 4096, screen
+    survivors = [p for p in (env, tmp_path / "aside" / ".venv", tmp_path / "aside", foreign / ".venv")
+                 if (p / "pyvenv.cfg").is_file() or (p / "bin").is_dir()]
+    assert survivors, screen
+    if swap is swap_marker:
+        assert (env / "lib" / "their-notes.txt").is_file(), screen
+    assert not three["uv"].exists(), f"the others still go: {screen}"
+
+
+@pytest.fixture
+def bound_inside(tmp_path: Path, three: Dict[str, Path]):
+    """A foreign directory bind-mounted inside the venv: same st_dev, another mount."""
+    foreign = tmp_path / "foreign"
+    before = make_canaries(foreign)
+    (foreign / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    before = tree_bytes(foreign)
+    where = three["venv"] / "lib" / "bound"
+    where.mkdir()
+    done = subprocess.run(["mount", "--bind", str(foreign), str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    yield foreign, before
+    unmount(where)
+
+
+def test_a_bind_mount_inside_an_environment_is_left_whole(tmp_path: Path, three: Dict[str, Path],
+                                                          bound_inside) -> None:
+    foreign, before = bound_inside
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in result.err, result
+    assert tree_bytes(foreign) == before, result
+    assert not three["uv"].exists(), result
+
+
+def test_a_bind_mount_inside_an_environment_is_not_counted_in_its_size(
+        tmp_path: Path, three: Dict[str, Path], bound_inside) -> None:
+    """Deleting it would not free what is mounted inside, so its size does not hold it."""
+    found = {item["tool"]: item for item in json.loads(
+        run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home").out)}
+    assert found["venv"]["size_bytes"] < 1024 * 1024, found["venv"]
+
+
+def test_an_environment_that_is_also_a_project_is_not_deleted(tmp_path: Path, own_python: Path) -> None:
+    """`python -m venv .` run in a project: the environment's directory holds the project's
+    own files (its .git, its pyproject.toml, its sources); deleting it deletes the project."""
+    project = make_project(tmp_path / "tree" / "myapp")
+    make_env(project, "venv", exe=own_python, version=version_of(base_python()))
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / "src" / "myapp").mkdir(parents=True)
+    (project / "src" / "myapp" / "__init__.py").write_text("precious = True\n")
+    other = make_env(make_project(tmp_path / "tree" / "other") / ".venv", "venv", exe=own_python,
+                     version=version_of(base_python()))
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in result.err, result
+    assert (project / "src" / "myapp" / "__init__.py").read_text() == "precious = True\n", result
+    assert (project / ".git" / "HEAD").is_file(), result
+    assert not other.exists(), result

@@ -209,3 +209,29 @@ def test_an_unreadable_directory_is_counted_in_one_line(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert re.search(r"\b1\b", lines[0]) and re.search(r"read|access|permission", lines[0], re.I), lines
+
+
+@pytest.fixture
+def bound(tmp_path: Path):
+    """`foreign` (someone's files and venv) bind-mounted at tree/bound: the same file
+    system, the same st_dev, and still another mount that must not be entered."""
+    foreign = tmp_path / "foreign"
+    before = make_canaries(foreign)
+    where = tmp_path / "tree" / "bound"
+    where.mkdir(parents=True)
+    done = subprocess.run(["mount", "--bind", str(foreign), str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    yield where, foreign, before
+    unmount(where)
+
+
+def test_a_bind_mount_inside_is_never_entered(tmp_path: Path, bound) -> None:
+    where, foreign, before = bound
+    ours = make_env(make_project(tmp_path / "tree" / "ours") / ".venv")
+    found = by_path(scan_json(str(tmp_path / "tree"), home=tmp_path / "home"))
+    assert set(found) == {real(ours)}, found
+    deleted = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert deleted.code == 0, deleted
+    assert tree_bytes(foreign) == before
+    assert not ours.exists()
