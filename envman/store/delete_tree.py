@@ -59,7 +59,7 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
             raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
                 raise Refused(f"refusing to delete {directory}: it is a mount point")
             found = markers.read(directory, dir_fd=top)
             if (found.id if found is not None else None) != expect_id:
@@ -67,7 +67,7 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
                               "was proven envman's")
             if verify is not None:
                 verify(top, top_st)
-            walker = _Walker(top_st.st_dev, _mount_points(), files_allowed)
+            walker = _Walker(top_st.st_dev, mount_points(), files_allowed)
             walker.clear(top, str(directory), keep=markers.MARKER_NAME)
             if walker.left:
                 raise OperationFailed(
@@ -100,9 +100,9 @@ def delete_cache_tree(directory: Path) -> bool:
         top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
                 return False
-            if not _Walker(top_st.st_dev, _mount_points(), files_allowed=True).clear(top, str(directory)):
+            if not _Walker(top_st.st_dev, mount_points(), files_allowed=True).clear(top, str(directory)):
                 return False
         finally:
             os.close(top)
@@ -178,7 +178,7 @@ def is_marker_file(name: str) -> bool:
         name.startswith(f".{markers.MARKER_NAME}.") and name.endswith(".tmp"))
 
 
-def _mount_points() -> FrozenSet[str]:
+def mount_points() -> FrozenSet[str]:
     """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
     try:
         with open("/proc/self/mountinfo", "rb") as handle:
