@@ -51,8 +51,7 @@ def scan(
     chosen = scanning.check_tools(tools or [])
     age = parse_age(older_than) if older_than is not None else None
     smallest = sizes.parse_size(min_size) if min_size is not None else None
-    if sort not in scanning.SORTS:
-        raise UsageError(f"unknown sort {sort!r}", hint=f"--sort is one of: {', '.join(scanning.SORTS)}")
+    scanning.check_sort(sort)
     store = open_store()
     if dirs:
         for d in dirs:
@@ -81,9 +80,9 @@ def scan(
         _print_table(listed)
 
 
-def _progress() -> Callable[[int, int], None]:
-    def show(directories: int, environments: int) -> None:
-        sys.stderr.write(f"\rscanning: {directories} directories, {environments} environments")
+def _progress() -> Callable[[str], None]:
+    def show(message: str) -> None:
+        sys.stderr.write(f"\rscanning: {message}\033[K")
         sys.stderr.flush()
     return show
 

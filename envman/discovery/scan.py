@@ -21,6 +21,7 @@ from envman.discovery.walk import Progress, walk
 from envman.errors import UsageError
 from envman.models import EnvRecord
 from envman.store import registry
+from envman.store.delete_tree import mount_points
 from envman.store.layout import Store
 
 TOOLS = ("envman", "venv", "virtualenv", "uv", "poetry", "pipenv", "virtualenvwrapper", "pyenv-virtualenv",
@@ -59,10 +60,12 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
          unused_after: Optional[timedelta] = None) -> Scan:
     """What is under `roots`; `unused_after` adds the `unused` reason."""
     real = [str(p) for p in distinct_roots(roots)]
-    walked = walk(real, progress)
+    walked = walk(real, progress, mount_points())
     stores = tool_stores(envman_envs=os.path.realpath(store.envs_dir))
     records = _records_by_path(store)
     classifier = Classifier(walked, stores)
+    if progress is not None:
+        progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
     measured = sizes.measure_trees([c.path for c in walked.candidates])
     moment = now()
     found = []
@@ -108,10 +111,14 @@ def select(found: Sequence[Found], tools: Sequence[str] = (), unused: bool = Fal
             and (min_size is None or f.size_bytes >= min_size)]
 
 
-def ordered(found: Sequence[Found], by: str) -> List[Found]:
-    """Largest first, oldest first, or by path."""
+def check_sort(by: str) -> str:
     if by not in SORTS:
         raise UsageError(f"unknown sort {by!r}", hint=f"--sort is one of: {', '.join(SORTS)}")
+    return by
+
+
+def ordered(found: Sequence[Found], by: str) -> List[Found]:
+    """Largest first, oldest first, or by path (`by` as `check_sort` passed it)."""
     if by == "size":
         return sorted(found, key=lambda f: (-f.size_bytes, f.path))
     if by == "age":

@@ -137,7 +137,8 @@ def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
             return Deletion(item, bool(removed) and removed[0].deleted is not None)
         if is_within(item.path, os.path.realpath(store.envs_dir)):
             return Deletion(item, False, "in envman's store but not registered: `envman doctor --fix` decides")
-        delete_tree(Path(item.path), None, verify=lambda fd, st: _still_the_same(item, fd, st, protected))
+        delete_tree(Path(item.path), None, verify=lambda fd, st: _still_the_same(item, fd, st, protected),
+                    last="pyvenv.cfg" if item.kind == "pep405" else "conda-meta")
         return Deletion(item, True)
     except EnvmanError as exc:
         return Deletion(item, False, exc.message)
