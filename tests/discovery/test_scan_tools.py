@@ -137,16 +137,18 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     pyenv_env = make_env(pyenv_base / "envs" / "tools312", "venv",
                          exe=pyenv_base / "bin" / f"python{minor(version)}", version=version)
     (home / ".pyenv" / "versions" / "tools312").symlink_to(pyenv_env)  # what pyenv-virtualenv makes
-    expect[real(pyenv_env)] = ("pyenv-virtualenv", None)
+    pyenv_user = make_project(src / "pyenv-user")
+    (pyenv_user / ".python-version").write_text("tools312\n")  # `pyenv local tools312`
+    expect[real(pyenv_env)] = ("pyenv-virtualenv", pyenv_user)
 
     hatch_app = make_project(src / "hatch-app")
     hatch_env = (home / ".local" / "share" / "hatch" / "env" / "virtual" / "hatch-app"
                  / hatch_checksum(hatch_app) / "hatch-app")
-    expect[real(make_env(hatch_env, "virtualenv"))] = ("hatch", None)
+    expect[real(make_env(hatch_env, "virtualenv"))] = ("hatch", hatch_app)
 
     pdm_app = make_project(src / "pdm-app")
     pdm_env = home / ".local" / "share" / "pdm" / "venvs" / f"{pdm_env_prefix(pdm_app)}{minor(version)}"
-    expect[real(make_env(pdm_env, "virtualenv"))] = ("pdm", None)
+    expect[real(make_env(pdm_env, "virtualenv"))] = ("pdm", pdm_app)
 
     for pipx_home, package in ((home / ".local" / "share" / "pipx", "black"),  # pipx >= 1.3
                                (home / ".local" / "pipx", "isort")):  # older pipx

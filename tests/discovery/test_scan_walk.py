@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -80,7 +81,10 @@ def test_a_deep_tree_is_walked_without_error(tmp_path: Path) -> None:
     bottom = Path(str(deep) + "/d" * 1200) / "proj"
     if len(str(bottom)) < 3900:  # a path the tools below can still name
         make_env(bottom / ".venv")
-    result = run_scan(str(deep), "--json", home=tmp_path / "home", timeout=120)
+    try:
+        result = run_scan(str(deep), "--json", home=tmp_path / "home", timeout=120)
+    finally:  # pytest's own clean-up recurses, and would fail on this tree later
+        subprocess.run(["rm", "-rf", str(deep)], check=True)
     assert result.code == 0, result
     assert "Traceback" not in result.err, result
     found = json.loads(result.out)
