@@ -23,6 +23,7 @@ from typing import Callable, FrozenSet, List, Optional
 
 from envman import checkpoints
 from envman.errors import OperationFailed
+from envman.fsutil import mount_points
 from envman.store import markers
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -50,7 +51,13 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
     examines is the very directory that will be emptied. Raises OperationFailed naming
     what was left.
     """
-    parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    try:
+        parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Refused(f"refusing to delete {directory}: the directory holding it is not a "
+                          "directory (a symbolic link was put in its place)") from None
+        raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
     try:
         try:
             top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
@@ -199,25 +206,3 @@ def is_marker_file(name: str) -> bool:
     """envman's marker, or the temporary file of a marker write that was cut short."""
     return name == markers.MARKER_NAME or (
         name.startswith(f".{markers.MARKER_NAME}.") and name.endswith(".tmp"))
-
-
-def mount_points() -> FrozenSet[str]:
-    """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as handle:
-            lines = handle.read().decode("utf-8", "surrogateescape").splitlines()
-    except OSError:
-        return frozenset()
-    points = set()
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            points.add(_unescape(fields[4]))
-    return frozenset(points)
-
-
-def _unescape(text: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for code in ("\\040", "\\011", "\\012", "\\134"):
-        text = text.replace(code, chr(int(code[1:], 8)))
-    return text
