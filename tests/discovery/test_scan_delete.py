@@ -327,3 +327,54 @@ def test_an_environment_that_is_also_a_project_is_not_deleted(tmp_path: Path, ow
     assert (project / "src" / "myapp" / "__init__.py").read_text() == "precious = True\n", result
     assert (project / ".git" / "HEAD").is_file(), result
     assert not other.exists(), result
+
+
+@pytest.mark.parametrize("options", [["--adopt", "--delete", "--yes"], ["--dry-run"], ["--yes"],
+                                     ["--adopt", "--dry-run"]])
+def test_options_that_do_not_go_together_are_refused(tmp_path: Path, three: Dict[str, Path],
+                                                     options) -> None:
+    result = run_scan(str(tmp_path / "tree"), *options, home=tmp_path / "home")
+    assert_clean_error(result, 2)
+    assert all_there(three)
+
+
+def test_the_active_environment_named_through_a_link_is_refused(tmp_path: Path,
+                                                                three: Dict[str, Path]) -> None:
+    link = tmp_path / "active-link"
+    link.symlink_to(three["venv"])
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"VIRTUAL_ENV": str(link) + "/"})
+    assert "Traceback" not in result.err, result
+    assert (three["venv"] / "pyvenv.cfg").is_file(), result
+    assert not three["uv"].exists(), result
+
+
+def test_the_active_conda_environment_is_refused(tmp_path: Path, three: Dict[str, Path]) -> None:
+    """conda's activation says which environment is active with CONDA_PREFIX, not VIRTUAL_ENV."""
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"CONDA_PREFIX": str(three["conda"]), "CONDA_DEFAULT_ENV": "env"})
+    assert "Traceback" not in result.err, result
+    assert (three["conda"] / "conda-meta").is_dir(), result
+    assert not three["uv"].exists(), result
+
+
+def test_envmans_own_data_inside_an_environment_is_never_deleted(tmp_path: Path, three: Dict[str, Path]) -> None:
+    data = three["venv"] / "share" / "envman-data"
+    data.mkdir(parents=True)
+    (data / "registry.toml").write_text("schema_version = 1\n")
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"ENVMAN_HOME": str(data)})
+    assert "Traceback" not in result.err, result
+    assert (data / "registry.toml").is_file(), result
+    assert not three["uv"].exists(), result
+
+
+def test_a_conda_base_keeps_everything_but_the_environment_deleted(tmp_path: Path) -> None:
+    from scantrees import make_conda_base
+
+    base = make_conda_base(tmp_path / "tree" / "miniconda3", envs=("sci", "ml"))
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not (base / "envs" / "sci").exists() and not (base / "envs" / "ml").exists()
+    assert (base / "conda-meta").is_dir() and (base / "condabin" / "conda").is_file()
+    assert (base / "bin" / "python").is_symlink() and (base / "envs").is_dir()

@@ -4,8 +4,10 @@ filters (`--type`, `--older-than`, `--min-size`), `--sort`, and the table."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List
@@ -253,3 +255,59 @@ def test_on_a_terminal_the_scan_shows_its_table(tmp_path: Path, mixed: Dict[str,
     assert "Traceback" not in screen, screen
     for env in mixed.values():
         assert str(env) in screen, screen
+
+
+def test_a_registered_environment_used_lately_is_not_unused_however_old_its_files(
+        cli, tmp_path: Path, home: Path) -> None:
+    """For an environment envman knows, `unused` is the registry's last use (SPEC's stale
+    reasons), not the age of its files."""
+    project = make_project(tmp_path / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    set_times(home / "envs" / "web", datetime.now(timezone.utc) - timedelta(days=200))
+    ran = cli("run", "web", "--", "python", "-c", "pass")
+    assert ran.code == 0, ran
+    assert scan_json(str(home), "--older-than", "30d", home=tmp_path / "home") == []
+    [item] = scan_json(str(home), home=tmp_path / "home")
+    assert item["status"] == "ok", item
+
+
+def test_progress_never_reaches_stdout(tmp_path: Path) -> None:
+    """With stderr a terminal and stdout a pipe (`envman scan --json | jq`), stdout is the JSON alone."""
+    import pty
+    import subprocess
+
+    from conftest import envman_cmd
+    from scantrees import scan_env
+
+    tree = tmp_path / "tree"
+    env = make_env(make_project(tree / "web") / ".venv")
+    for i in range(40):
+        for j in range(40):
+            (tree / "bulk" / f"d{i}" / f"e{j}").mkdir(parents=True)
+    leader, follower = pty.openpty()
+    shown: List[bytes] = []
+
+    def drain() -> None:  # a terminal nobody reads would fill and block the writer
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([*envman_cmd(), "scan", str(tree), "--json"], env=scan_env(tmp_path / "home"),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+                              timeout=120)
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert b"Traceback" not in b"".join(shown), shown
+    assert proc.returncode == 0
+    assert [item["path"] for item in json.loads(proc.stdout)] == [str(env)]
