@@ -6,6 +6,7 @@ them as on any adopted environment."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Dict
@@ -83,3 +84,20 @@ def test_an_adopted_environment_can_be_run_and_activated(cli, tmp_path: Path, ho
     names = {real(Path(i["path"])): i["registered"] for i in json.loads(scanned.out)}
     assert names[real(found_tree["api"])] == "api"
     assert names[real(found_tree["tox"])] is None and names[real(found_tree["conda"])] is None
+
+
+@pytest.mark.parametrize("directory", [".dotted", "My Project (v2)", "\u00fcn\u00efcode", "x" * 100,
+                                       "-leading-dash", "web"])
+def test_a_project_directory_of_any_name_gives_a_valid_free_name(cli, tmp_path: Path, home: Path,
+                                                                 directory: str) -> None:
+    made = cli("new", "web", "--project", str(make_project(tmp_path / "web-home")), "--python",
+               str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    env = make_env(make_project(tmp_path / "tree" / directory) / ".venv")
+    result = run_scan(str(tmp_path / "tree"), "--adopt", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    records = {r["name"]: r for r in json.loads(cli("ls", "--json").out)}
+    [adopted] = [r for r in records.values() if real(Path(r["path"])) == real(env)]
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", adopted["name"]) and len(adopted["name"]) <= 64, adopted
+    assert adopted["name"] != "web", "a name already taken is not reused"

@@ -378,3 +378,46 @@ def test_a_conda_base_keeps_everything_but_the_environment_deleted(tmp_path: Pat
     assert not (base / "envs" / "sci").exists() and not (base / "envs" / "ml").exists()
     assert (base / "conda-meta").is_dir() and (base / "condabin" / "conda").is_file()
     assert (base / "bin" / "python").is_symlink() and (base / "envs").is_dir()
+
+
+def test_links_swapped_in_while_deleting_are_never_followed(tmp_path: Path, three: Dict[str, Path]) -> None:
+    """While the deletion runs, directories inside the environment keep being replaced by
+    links to a foreign tree: the deletion works on descriptors, so it removes the links
+    and never what they point at."""
+    import threading
+
+    foreign = tmp_path / "foreign"
+    make_canaries(foreign)
+    (foreign / "hard-linked.txt").write_bytes(b"linked from inside the env, still theirs\n")
+    before = tree_bytes(foreign)
+    env = three["venv"]
+    os.link(foreign / "hard-linked.txt", env / "lib" / "hard-linked.txt")
+    subdirs = []
+    for i in range(300):
+        sub = env / "lib" / f"pkg{i}"
+        (sub / "inner").mkdir(parents=True)
+        (sub / "inner" / "module.py").write_text("x = 1\n")
+        subdirs.append(sub)
+    stop = threading.Event()
+
+    def swap_in_links() -> None:
+        while not stop.is_set():
+            for n, sub in enumerate(subdirs):
+                if stop.is_set():
+                    return
+                try:
+                    os.rename(sub, tmp_path / f"moved-{n}")
+                    sub.symlink_to(foreign)
+                except OSError:
+                    pass
+
+    worker = threading.Thread(target=swap_in_links, daemon=True)
+    worker.start()
+    try:
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    finally:
+        stop.set()
+        worker.join()
+    assert "Traceback" not in result.err, result
+    assert tree_bytes(foreign) == before, result
+    assert not three["uv"].exists(), result

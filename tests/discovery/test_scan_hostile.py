@@ -29,6 +29,9 @@ def test_a_link_to_a_foreign_directory_is_never_followed(tmp_path: Path) -> None
     tree = tmp_path / "tree"
     ours = make_env(make_project(tree / "ours") / ".venv")
     (tree / "link-to-foreign").symlink_to(foreign)
+    (tree / "loop").symlink_to(tree)
+    (tree / "ours" / "loop-a").symlink_to(tree / "ours" / "loop-b")
+    (tree / "ours" / "loop-b").symlink_to(tree / "ours" / "loop-a")
     (tree / "elsewhere").mkdir()
     (tree / "elsewhere" / ".venv").symlink_to(foreign / ".venv")  # a `.venv` link, not ours to list
     found = by_path(scan_json(str(tree), home=tmp_path / "home"))

@@ -311,3 +311,14 @@ def test_progress_never_reaches_stdout(tmp_path: Path) -> None:
     assert b"Traceback" not in b"".join(shown), shown
     assert proc.returncode == 0
     assert [item["path"] for item in json.loads(proc.stdout)] == [str(env)]
+
+
+def test_a_file_also_linked_from_outside_the_result_is_not_counted(tmp_path: Path) -> None:
+    """uv hard-links from its cache: deleting the environment would not free that file."""
+    cache = tmp_path / "uv-cache"
+    cache.mkdir()
+    (cache / "wheel-file.so").write_bytes(os.urandom(2 * 1024 * 1024))
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv", "uv")
+    os.link(cache / "wheel-file.so", env / "lib" / "wheel-file.so")
+    [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert item["size_bytes"] < 1024 * 1024, item
