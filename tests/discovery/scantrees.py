@@ -26,7 +26,7 @@ from conftest import Result, a_python, child_env, envman_cmd
 # What the tools' own variables would otherwise carry from the caller into a scan.
 TOOL_VARS = ("WORKON_HOME", "PIPX_HOME", "POETRY_VIRTUALENVS_PATH", "POETRY_CACHE_DIR",
              "CONDA_ENVS_PATH", "PYENV_ROOT", "HATCH_DATA_DIR", "PDM_HOME", "VIRTUAL_ENV",
-             "CONDA_PREFIX")
+             "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "XDG_DATA_HOME", "XDG_CACHE_HOME")
 
 FIELDS = {"path": str, "tool": str, "project": (str, type(None)), "python": (str, type(None)),
           "status": str, "reasons": list, "size_bytes": int, "modified": str,

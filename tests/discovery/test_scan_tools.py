@@ -173,6 +173,22 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     (pointed / ".python-envs").write_text(f"{elsewhere}\n")
     expect[real(elsewhere)] = ("venv", pointed)
 
+    # in-project environments of the project managers: virtualenv-made, told by the lock file
+    for tool, lock in (("poetry", "poetry.lock"), ("pipenv", "Pipfile.lock"), ("pdm", "pdm.lock")):
+        managed = make_project(src / f"in-project-{tool}")
+        (managed / lock).write_text("# lock\n")
+        expect[real(make_env(managed / ".venv", "virtualenv"))] = (tool, managed)
+
+    # PEP 832's `.venv` file naming the environment, and a relative `.python-envs` line
+    by_file = make_project(src / "by-venv-file")
+    kept = make_env(src / "kept-envs" / "by-venv-file")
+    (by_file / ".venv").write_text("../kept-envs/by-venv-file\n")
+    expect[real(kept)] = ("venv", by_file)
+    by_line = make_project(src / "by-relative-line")
+    make_env(by_line / "envs" / "py312")
+    (by_line / ".python-envs").write_text("# ours\n\nenvs/py312\n")
+    expect[real(by_line / "envs" / "py312")] = ("venv", by_line)
+
     found = by_path(scan_json(str(home), home=home))
     return {"home": home, "expect": expect, "found": found, "version": version,
             "pyenv_link": home / ".pyenv" / "versions" / "tools312", "conda_base": conda_base}
@@ -180,6 +196,30 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
 
 LAYOUT_CASES = ["tox", "nox", "venv", "virtualenv", "poetry", "pipenv", "virtualenvwrapper",
                 "pyenv-virtualenv", "hatch", "pdm", "pipx", "conda", "uv"]
+
+
+def test_the_tools_stores_follow_the_xdg_directories(tmp_path: Path) -> None:
+    """poetry, pipx, pdm, hatch and pipenv put their stores in platformdirs' user cache and
+    data directories, which XDG_CACHE_HOME and XDG_DATA_HOME move."""
+    data, cache = tmp_path / "xdg-data", tmp_path / "xdg-cache"
+    app = make_project(tmp_path / "src" / "app")
+    expect = {
+        real(make_env(cache / "pypoetry" / "virtualenvs" / f"{poetry_env_name('app', app)}-py3.12",
+                      "virtualenv")): "poetry",
+        real(make_env(data / "pipx" / "venvs" / "black")): "pipx",
+        real(make_env(data / "pdm" / "venvs" / f"{pdm_env_prefix(app)}3.12", "virtualenv")): "pdm",
+        real(make_env(data / "hatch" / "env" / "virtual" / "app" / hatch_checksum(app) / "app",
+                      "virtualenv")): "hatch",
+    }
+    pipenv_env = make_env(data / "virtualenvs" / pipenv_env_name(app), "virtualenv")
+    (pipenv_env / ".project").write_text(str(app))
+    expect[real(pipenv_env)] = "pipenv"
+    found = by_path(scan_json(str(data), str(cache), str(tmp_path / "src"), home=tmp_path / "home",
+                              extra={"XDG_DATA_HOME": str(data), "XDG_CACHE_HOME": str(cache)}))
+    assert {path: item["tool"] for path, item in found.items()} == expect
+    for path, item in found.items():
+        if expect[path] != "pipx":
+            assert item["project"] == real(app), item
 
 
 @pytest.mark.parametrize("tool", LAYOUT_CASES)
