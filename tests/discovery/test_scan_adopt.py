@@ -101,3 +101,16 @@ def test_a_project_directory_of_any_name_gives_a_valid_free_name(cli, tmp_path: 
     [adopted] = [r for r in records.values() if real(Path(r["path"])) == real(env)]
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", adopted["name"]) and len(adopted["name"]) <= 64, adopted
     assert adopted["name"] != "web", "a name already taken is not reused"
+
+
+def test_one_environment_that_cannot_be_adopted_does_not_stop_the_others(cli, tmp_path: Path,
+                                                                         home: Path) -> None:
+    broken = make_project(tmp_path / "tree" / "broken") / ".venv"
+    broken.mkdir()
+    (broken / "pyvenv.cfg").write_bytes(b"\x00\xff garbage \x00\n")
+    good = make_env(make_project(tmp_path / "tree" / "good") / ".venv")
+    result = run_scan(str(tmp_path / "tree"), "--adopt", home=tmp_path / "home")
+    assert "Traceback" not in result.err, result
+    assert result.code in (0, 1), result
+    records = json.loads(cli("ls", "--json").out)
+    assert [real(Path(r["path"])) for r in records] == [real(good)], records

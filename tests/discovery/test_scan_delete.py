@@ -421,3 +421,30 @@ def test_links_swapped_in_while_deleting_are_never_followed(tmp_path: Path, thre
     assert "Traceback" not in result.err, result
     assert tree_bytes(foreign) == before, result
     assert not three["uv"].exists(), result
+
+
+def test_older_than_deletes_only_the_old_ones(tmp_path: Path, three: Dict[str, Path]) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    stamp = (datetime.now(timezone.utc) - timedelta(days=120)).timestamp()
+    for root, dirs, files in os.walk(three["uv"], topdown=False):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (stamp, stamp), follow_symlinks=False)
+    os.utime(three["uv"], (stamp, stamp))
+    result = run_scan(str(tmp_path / "tree"), "--older-than", "90d", "--delete", "--yes", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not three["uv"].exists()
+    assert (three["venv"] / "pyvenv.cfg").is_file() and (three["conda"] / "conda-meta").is_dir()
+
+
+def test_a_registered_environment_goes_with_its_project_link(cli, tmp_path: Path, home: Path) -> None:
+    project = make_project(tmp_path / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip",
+               "--link", "-q")
+    assert made.code == 0, made
+    assert (project / ".venv").is_symlink()
+    result = run_scan(str(home), "--delete", "--yes", home=tmp_path / "home")
+    assert result.code == 0, result
+    assert not (home / "envs" / "web").exists()
+    assert not os.path.lexists(project / ".venv"), "rm takes its link with it"
+    assert (project / "pyproject.toml").is_file()

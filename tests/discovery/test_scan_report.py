@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from datetime import datetime, timedelta, timezone
@@ -322,3 +323,18 @@ def test_a_file_also_linked_from_outside_the_result_is_not_counted(tmp_path: Pat
     os.link(cache / "wheel-file.so", env / "lib" / "wheel-file.so")
     [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
     assert item["size_bytes"] < 1024 * 1024, item
+
+
+def test_nothing_found_is_an_empty_answer(tmp_path: Path) -> None:
+    (tmp_path / "tree" / "just" / "files").mkdir(parents=True)
+    (tmp_path / "tree" / "just" / "files" / "notes.txt").write_text("no environment here\n")
+    assert scan_json(str(tmp_path / "tree"), home=tmp_path / "home") == []
+    table = run_scan(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert table.code == 0 and "Traceback" not in table.err, table
+
+
+def test_the_total_line_counts_the_environments_listed(tmp_path: Path, mixed: Dict[str, Path]) -> None:
+    result = run_scan(str(tmp_path / "tree"), "--type", "uv", "--type", "venv", home=tmp_path / "home")
+    assert result.code == 0, result
+    [total] = [line for line in result.out.splitlines() if line.lower().startswith("total")]
+    assert re.search(r"\b2\b", total), total

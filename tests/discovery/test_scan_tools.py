@@ -255,14 +255,17 @@ def test_the_default_scan_walks_the_home_and_the_stores_named_outside_it(
     poetry = make_env(tmp_path / "poetry-venvs" / "thing-AbCdEfGh-py3.12", "virtualenv")
     conda_envs = make_conda_env(tmp_path / "conda-envs" / "analysis")
     listed = make_conda_env(tmp_path / "somewhere" / "listed-conda")
+    more_conda = make_conda_env(tmp_path / "conda-envs-2" / "second")
     (home / ".conda").mkdir()
-    (home / ".conda" / "environments.txt").write_text(f"{listed}\n")
+    (home / ".conda" / "environments.txt").write_text(
+        f"{listed}\n\n{tmp_path / 'removed-long-ago'}\n{listed}\n{in_home}\n   \n")
     unrelated = make_env(tmp_path / "not-named" / ".venv")
     found = by_path(scan_json(home=home, extra={
         "WORKON_HOME": str(tmp_path / "workon"), "PIPX_HOME": str(tmp_path / "pipx-home"),
         "POETRY_VIRTUALENVS_PATH": str(tmp_path / "poetry-venvs"),
-        "CONDA_ENVS_PATH": str(tmp_path / "conda-envs")}))
+        "CONDA_ENVS_PATH": os.pathsep.join([str(tmp_path / "conda-envs"), str(tmp_path / "conda-envs-2")])}))
     tools = {path: item["tool"] for path, item in found.items()}
     assert tools == {real(in_home): "venv", real(workon): "virtualenvwrapper", real(pipx): "pipx",
-                     real(poetry): "poetry", real(conda_envs): "conda", real(listed): "conda"}, found
+                     real(poetry): "poetry", real(conda_envs): "conda", real(listed): "conda",
+                     real(more_conda): "conda"}, found
     assert real(unrelated) not in found
