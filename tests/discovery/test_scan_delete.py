@@ -448,3 +448,30 @@ def test_a_registered_environment_goes_with_its_project_link(cli, tmp_path: Path
     assert not (home / "envs" / "web").exists()
     assert not os.path.lexists(project / ".venv"), "rm takes its link with it"
     assert (project / "pyproject.toml").is_file()
+
+
+def deep_chain(top: Path, depth: int) -> None:
+    """`top/d/d/.../d` `depth` levels down, made through descriptors (no long path needed)."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.close(os.open("leaf.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_an_environment_holding_a_deep_tree_is_deleted_whole(tmp_path: Path, three: Dict[str, Path]) -> None:
+    """Deeper than Python's recursion limit: the deletion must not recurse per level."""
+    deep_chain(three["venv"] / "lib", 1500)
+    try:
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+        assert "internal error" not in result.err and "Traceback" not in result.err, result
+        assert result.code == 0, result
+        assert not three["venv"].exists(), result
+        assert not three["uv"].exists() and not three["conda"].exists(), result
+    finally:  # pytest's own clean-up recurses too
+        subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
