@@ -114,3 +114,17 @@ def test_one_environment_that_cannot_be_adopted_does_not_stop_the_others(cli, tm
     assert result.code in (0, 1), result
     records = json.loads(cli("ls", "--json").out)
     assert [real(Path(r["path"])) for r in records] == [real(good)], records
+
+
+def test_a_store_environment_is_adopted_for_the_project_it_was_matched_to(cli, tmp_path: Path) -> None:
+    from scantrees import minor, poetry_env_name, version_of, base_python
+
+    app = make_project(tmp_path / "home" / "src" / "billing")
+    store = tmp_path / "home" / ".cache" / "pypoetry" / "virtualenvs"
+    env = make_env(store / f"{poetry_env_name('billing', app)}-py{minor(version_of(base_python()))}", "virtualenv")
+    result = run_scan(str(tmp_path / "home"), "--adopt", home=tmp_path / "home",
+                      extra={"XDG_CACHE_HOME": str(tmp_path / "home" / ".cache")})
+    assert result.code == 0, result
+    [record] = json.loads(cli("ls", "--json").out)
+    assert (record["name"], real(Path(record["path"])), real(Path(record["project"]))) == \
+        ("billing", real(env), real(app)), record

@@ -475,3 +475,23 @@ def test_an_environment_holding_a_deep_tree_is_deleted_whole(tmp_path: Path, thr
         assert not three["uv"].exists() and not three["conda"].exists(), result
     finally:  # pytest's own clean-up recurses too
         subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
+
+
+def test_an_environment_that_cannot_be_deleted_whole_stays_findable(tmp_path: Path, three: Dict[str, Path]) -> None:
+    """An immutable file (chattr +i) stops the deletion midway: that environment is left
+    with its pyvenv.cfg (so a later scan finds it again), said so, and the others go."""
+    locked = three["venv"] / "lib" / "locked.txt"
+    locked.write_text("immutable\n")
+    made = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {made.stderr.strip()}")
+    try:
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert_clean_error(result, 1, after_tool_output=True)
+    assert str(three["venv"]) in result.err + result.out, result
+    assert (three["venv"] / "pyvenv.cfg").is_file(), result
+    assert not three["uv"].exists() and not three["conda"].exists(), result
+    again = run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home")
+    assert [item["path"] for item in json.loads(again.out)] == [str(three["venv"])], again

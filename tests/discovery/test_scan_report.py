@@ -338,3 +338,12 @@ def test_the_total_line_counts_the_environments_listed(tmp_path: Path, mixed: Di
     assert result.code == 0, result
     [total] = [line for line in result.out.splitlines() if line.lower().startswith("total")]
     assert re.search(r"\b2\b", total), total
+
+
+def test_the_registry_says_which_project_an_adopted_environment_serves(cli, tmp_path: Path) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "holder") / ".venv")
+    served = make_project(tmp_path / "served")
+    adopted = cli("adopt", str(env), "--name", "served", "--project", str(served))
+    assert adopted.code == 0, adopted
+    [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert (item["registered"], item["project"]) == ("served", real(served)), item
