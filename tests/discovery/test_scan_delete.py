@@ -495,3 +495,29 @@ def test_an_environment_that_cannot_be_deleted_whole_stays_findable(tmp_path: Pa
     assert not three["uv"].exists() and not three["conda"].exists(), result
     again = run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home")
     assert [item["path"] for item in json.loads(again.out)] == [str(three["venv"])], again
+
+
+def freed_bytes(text: str) -> float:
+    found = re.search(r"freed ([\d.]+) (B|KiB|MiB|GiB)", text)
+    assert found, text
+    return float(found.group(1)) * {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}[found.group(2)]
+
+
+def test_space_freed_counts_no_file_an_environment_left_in_place_still_holds(
+        tmp_path: Path, own_python: Path) -> None:
+    """Two environments share a 4 MiB hard-linked file; one is deleted, the other refused
+    (it is the active one): the file is still on disk, so it is not in "freed"."""
+    version = version_of(base_python())
+    one = make_env(make_project(tmp_path / "tree" / "one") / ".venv", exe=own_python, version=version)
+    two = make_env(make_project(tmp_path / "tree" / "two") / ".venv", exe=own_python, version=version)
+    (one / "lib" / "shared.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    os.link(one / "lib" / "shared.bin", two / "lib" / "shared.bin")
+    found = {item["path"]: item["size_bytes"] for item in json.loads(
+        run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home").out)}
+    owner = max(found, key=lambda p: found[p])
+    other = min(found, key=lambda p: found[p])
+    assert found[owner] > 4 * 1024 * 1024 > found[other], found
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"VIRTUAL_ENV": other})
+    assert not Path(owner).exists() and Path(other, "lib", "shared.bin").is_file(), result
+    assert freed_bytes(result.err + result.out) < 1024 * 1024, result
