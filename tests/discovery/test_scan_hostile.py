@@ -238,3 +238,19 @@ def test_a_bind_mount_inside_is_never_entered(tmp_path: Path, bound) -> None:
     assert deleted.code == 0, deleted
     assert tree_bytes(foreign) == before
     assert not ours.exists()
+
+
+def test_a_dir_given_on_another_file_system_is_walked(tmp_path: Path) -> None:
+    """Each DIR is walked on its own file system: a mount named as a DIR is no mount inside."""
+    where = tmp_path / "mnt"
+    mount_tmpfs(where)
+    try:
+        theirs = make_env(make_project(where / "on-tmpfs") / ".venv")
+        ours = make_env(make_project(tmp_path / "tree" / "ours") / ".venv")
+        found = by_path(scan_json(str(tmp_path / "tree"), str(where), home=tmp_path / "home"))
+        assert set(found) == {real(ours), real(theirs)}, found
+        deleted = run_scan(str(where), "--delete", "--yes", home=tmp_path / "home")
+        assert deleted.code == 0, deleted
+        assert not theirs.exists() and (where / "on-tmpfs" / "pyproject.toml").is_file()
+    finally:
+        unmount(where)

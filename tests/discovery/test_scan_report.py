@@ -251,11 +251,17 @@ def test_on_a_terminal_the_scan_shows_its_table(tmp_path: Path, mixed: Dict[str,
     for var in TOOL_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for i in range(30):
+        for j in range(30):
+            (tmp_path / "tree" / "bulk" / f"d{i}" / f"e{j}").mkdir(parents=True)
     code, screen = on_terminal(["scan", str(tmp_path / "tree")], answer="", timeout=60)
     assert code == 0, screen
     assert "Traceback" not in screen, screen
+    assert "director" in screen, "progress (directories walked) shows on the terminal"
+    lines = screen.split("\n")
     for env in mixed.values():
-        assert str(env) in screen, screen
+        [row] = [line for line in lines if str(env) in line]
+        assert "director" not in row.split("\r")[-1], f"progress erased before the table: {row!r}"
 
 
 def test_a_registered_environment_used_lately_is_not_unused_however_old_its_files(
