@@ -353,3 +353,23 @@ def test_the_registry_says_which_project_an_adopted_environment_serves(cli, tmp_
     assert adopted.code == 0, adopted
     [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
     assert (item["registered"], item["project"]) == ("served", real(served)), item
+
+
+def test_an_unparseable_registry_is_one_clean_error_and_nothing_deleted(tmp_path: Path, home: Path) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "registry.toml").write_text("schema_version = [[[\n")
+    for args in ([], ["--json"], ["--delete", "--yes"], ["--adopt"]):
+        result = run_scan(str(tmp_path / "tree"), *args, home=tmp_path / "home")
+        assert_clean_error(result, 1)
+        assert (env / "pyvenv.cfg").is_file(), result
+    assert (home / "registry.toml").read_text() == "schema_version = [[[\n"
+
+
+def test_the_default_scan_takes_in_envmans_store(cli, tmp_path: Path, home: Path) -> None:
+    project = make_project(tmp_path / "home" / "src" / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    found = by_path(scan_json(home=tmp_path / "home"))
+    item = found[real(home / "envs" / "web")]
+    assert (item["tool"], item["registered"], item["project"]) == ("envman", "web", real(project)), item

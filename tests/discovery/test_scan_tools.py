@@ -269,3 +269,14 @@ def test_the_default_scan_walks_the_home_and_the_stores_named_outside_it(
                      real(poetry): "poetry", real(conda_envs): "conda", real(listed): "conda",
                      real(more_conda): "conda"}, found
     assert real(unrelated) not in found
+
+
+@pytest.mark.parametrize("minor_version", ["3.6", "3.8"])
+def test_an_old_pythons_venv_reports_its_version(tmp_path: Path, minor_version: str) -> None:
+    from conftest import need_python
+
+    exe = need_python(minor_version)
+    project = make_project(tmp_path / "tree" / "old")
+    subprocess.run([str(exe), "-m", "venv", "--without-pip", str(project / ".venv")], check=True)
+    [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert (item["tool"], item["python"], item["status"]) == ("venv", version_of(Path(os.path.realpath(exe))), "ok"), item
