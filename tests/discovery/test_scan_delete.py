@@ -521,3 +521,18 @@ def test_space_freed_counts_no_file_an_environment_left_in_place_still_holds(
                       extra={"VIRTUAL_ENV": other})
     assert not Path(owner).exists() and Path(other, "lib", "shared.bin").is_file(), result
     assert freed_bytes(result.err + result.out) < 1024 * 1024, result
+
+
+def test_would_free_leaves_out_a_file_an_environment_not_selected_still_holds(tmp_path: Path) -> None:
+    """`--type uv --delete` of an environment sharing a 4 MiB file with a venv that is not
+    selected: deleting it frees only its own files, and that is what it promises."""
+    one = make_env(make_project(tmp_path / "tree" / "one") / ".venv", "uv")
+    two = make_env(make_project(tmp_path / "tree" / "two") / ".venv", "venv")
+    (one / "lib" / "shared.bin").write_bytes(os.urandom(4 * 1024 * 1024))
+    os.link(one / "lib" / "shared.bin", two / "lib" / "shared.bin")
+    for tool in ("uv", "venv"):
+        result = run_scan(str(tmp_path / "tree"), "--type", tool, "--delete", "--dry-run", home=tmp_path / "home")
+        assert result.code == 0, result
+        found = re.search(r"would free ([\d.]+) (B|KiB|MiB|GiB)", result.err + result.out)
+        assert found, result
+        assert found.group(2) in ("B", "KiB"), result
