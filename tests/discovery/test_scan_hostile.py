@@ -254,3 +254,15 @@ def test_a_dir_given_on_another_file_system_is_walked(tmp_path: Path) -> None:
         assert not theirs.exists() and (where / "on-tmpfs" / "pyproject.toml").is_file()
     finally:
         unmount(where)
+
+
+def test_the_kernels_file_systems_are_walked_without_harm(tmp_path: Path) -> None:
+    """/proc, /sys and /dev: endless-looking, self-referencing, full of devices and FIFOs
+    that must never be opened; the scan finishes, finds nothing, writes nothing."""
+    started = time.monotonic()
+    result = run_scan("/proc", "/sys", "/dev", "--json", home=tmp_path / "home", timeout=120)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert json.loads(result.out) == []
+    assert time.monotonic() - started < 60
+    assert len([line for line in result.err.splitlines() if line.strip()]) <= 1, result
