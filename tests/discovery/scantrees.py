@@ -156,6 +156,10 @@ def scan_env(home: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, st
     for var in TOOL_VARS:
         env.pop(var, None)
     env["HOME"] = str(home)
+    # A module-scoped fixture scans before the autouse `isolated` has set these: never the
+    # real data root or config, even to read.
+    env.setdefault("ENVMAN_HOME", str(home.parent / "envman-home-of-scan"))
+    env.setdefault("ENVMAN_CONFIG", str(home.parent / "envman-config-of-scan.toml"))
     env.update(extra or {})
     return env
 
