@@ -54,7 +54,7 @@ def made_by_tools(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
         project = make_project(root / "src" / "by-uv")
         subprocess.run([uv, "venv", "--offline", "--no-python-downloads", "--python", str(exe),
                         str(project / ".venv")], check=True, capture_output=True,
-                       env={**os.environ, "UV_NO_CONFIG": "1"})
+                       env={**os.environ, "UV_NO_CONFIG": "1", "UV_CACHE_DIR": str(root / "uv-cache")})
         built["uv"] = project
     built["found"] = by_path(scan_json(str(root / "src"), home=root / "home"))
     return built
