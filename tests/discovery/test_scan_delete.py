@@ -536,3 +536,24 @@ def test_would_free_leaves_out_a_file_an_environment_not_selected_still_holds(tm
         found = re.search(r"would free ([\d.]+) (B|KiB|MiB|GiB)", result.err + result.out)
         assert found, result
         assert found.group(2) in ("B", "KiB"), result
+
+
+def test_a_deep_tree_is_deleted_under_a_small_open_files_limit(tmp_path: Path, three: Dict[str, Path]) -> None:
+    """600 levels under `ulimit -n 256` (below the recursion limit, above the descriptors):
+    `rm -rf` deletes it, and so must envman, holding no descriptor per level."""
+    import resource
+
+    deep_chain(three["venv"] / "lib", 600)
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    try:
+        proc = subprocess.run([*envman_cmd(), "scan", str(tmp_path / "tree"), "--delete", "--yes"],
+                              env=scan_env(tmp_path / "home"), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=120, preexec_fn=few_descriptors)
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.returncode == 0, proc.stderr
+        assert not three["venv"].exists(), proc.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
