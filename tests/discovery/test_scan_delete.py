@@ -557,3 +557,23 @@ def test_a_deep_tree_is_deleted_under_a_small_open_files_limit(tmp_path: Path, t
         assert not three["venv"].exists(), proc.stderr
     finally:
         subprocess.run(["rm", "-rf", str(tmp_path / "tree")], check=True)
+
+
+@pytest.mark.parametrize("served_by", ["itself", "its-parent"])
+def test_an_adopted_environment_that_is_also_a_project_is_not_deleted(cli, tmp_path: Path, own_python: Path,
+                                                                      served_by: str) -> None:
+    """The same `python -m venv .` project, adopted first: `scan --delete` takes adopted
+    ones the way `rm --delete-adopted` does, and must still not delete a project."""
+    project = make_project(tmp_path / "tree" / "myapp")
+    make_env(project, "venv", exe=own_python, version=version_of(base_python()))
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / "src").mkdir()
+    (project / "src" / "app.py").write_text("precious = True\n")
+    served = project if served_by == "itself" else project.parent
+    adopted = cli("adopt", str(project), "--name", "myapp", "--project", str(served))
+    assert adopted.code == 0, adopted
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in result.err, result
+    assert (project / "src" / "app.py").read_text() == "precious = True\n", result
+    assert (project / ".git" / "HEAD").is_file(), result
