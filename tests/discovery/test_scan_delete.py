@@ -577,3 +577,29 @@ def test_an_adopted_environment_that_is_also_a_project_is_not_deleted(cli, tmp_p
     assert "Traceback" not in result.err, result
     assert (project / "src" / "app.py").read_text() == "precious = True\n", result
     assert (project / ".git" / "HEAD").is_file(), result
+
+
+@pytest.mark.parametrize("swap", [swap_link, swap_directory, swap_parent, swap_marker])
+def test_an_adopted_directory_swapped_before_the_answer_is_not_deleted(
+        cli, tmp_path: Path, three: Dict[str, Path], monkeypatch: pytest.MonkeyPatch, swap) -> None:
+    """The same swaps on an adopted environment, which goes the way of `rm --delete-adopted`."""
+    for var in TOOL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    env = three["venv"]
+    adopted = cli("adopt", str(env), "--name", "adopted-a")
+    assert adopted.code == 0, adopted
+    foreign = tmp_path / "foreign"
+    make_canaries(foreign)
+    (foreign / ".venv" / "their-file.txt").write_text("theirs\n")
+    (env / "lib" / "their-notes.txt").write_text("the directory put back must stay\n")
+    hook = swap(env, foreign, tmp_path / "aside")
+    code, screen = answer_after(["scan", str(tmp_path / "tree"), "--delete"], "y", hook)
+    assert "Traceback" not in screen and "internal error" not in screen, screen
+    assert (foreign / "canary.txt").read_bytes() == b"canary: never deleted\n", screen
+    assert (foreign / "deep" / "er" / "canary.bin").stat().st_size == 4096, screen
+    theirs = [p for p in (foreign / ".venv", env) if (p / "their-file.txt").is_file()]
+    assert theirs, f"the foreign venv survives: {screen}"
+    if swap is swap_marker:
+        assert (env / "lib" / "their-notes.txt").is_file(), screen
+    assert not three["uv"].exists(), f"the others still go: {screen}"
