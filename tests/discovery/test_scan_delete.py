@@ -603,3 +603,23 @@ def test_an_adopted_directory_swapped_before_the_answer_is_not_deleted(
     if swap is swap_marker:
         assert (env / "lib" / "their-notes.txt").is_file(), screen
     assert not three["uv"].exists(), f"the others still go: {screen}"
+
+
+@pytest.mark.parametrize("swap", [swap_link, swap_directory])
+def test_a_store_environment_swapped_before_the_answer_is_not_deleted(
+        cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, swap) -> None:
+    """One envman made: `rm` proves it by its marker, and a directory swapped in has none."""
+    for var in TOOL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    made = cli("new", "web", "--project", str(make_project(tmp_path / "web")), "--python", str(a_python()),
+               "--without-pip", "-q")
+    assert made.code == 0, made
+    foreign = tmp_path / "foreign"
+    make_canaries(foreign)
+    (foreign / ".venv" / "their-file.txt").write_text("theirs\n")
+    hook = swap(home / "envs" / "web", foreign, tmp_path / "aside")
+    code, screen = answer_after(["scan", str(home), "--delete"], "y", hook)
+    assert "Traceback" not in screen and "internal error" not in screen, screen
+    assert (foreign / "canary.txt").read_bytes() == b"canary: never deleted\n", screen
+    assert [p for p in (foreign / ".venv", home / "envs" / "web") if (p / "their-file.txt").is_file()], screen
