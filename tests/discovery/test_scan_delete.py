@@ -623,3 +623,33 @@ def test_a_store_environment_swapped_before_the_answer_is_not_deleted(
     assert "Traceback" not in screen and "internal error" not in screen, screen
     assert (foreign / "canary.txt").read_bytes() == b"canary: never deleted\n", screen
     assert [p for p in (foreign / ".venv", home / "envs" / "web") if (p / "their-file.txt").is_file()], screen
+
+
+@pytest.mark.parametrize("kind", ["adopted", "envman"])
+def test_the_active_environment_is_refused_when_registered_too(cli, tmp_path: Path, home: Path,
+                                                               three: Dict[str, Path], kind: str) -> None:
+    if kind == "adopted":
+        active = three["venv"]
+        assert cli("adopt", str(active), "--name", "active-one").code == 0
+    else:
+        made = cli("new", "active-one", "--project", str(make_project(tmp_path / "web")), "--python",
+                   str(a_python()), "--without-pip", "-q")
+        assert made.code == 0, made
+        active = home / "envs" / "active-one"
+    result = run_scan(str(tmp_path / "tree"), str(home), "--delete", "--yes", home=tmp_path / "home",
+                      extra={"VIRTUAL_ENV": str(active)})
+    assert "Traceback" not in result.err, result
+    assert (active / "pyvenv.cfg").is_file(), result
+    assert not three["uv"].exists(), result
+    listed = [r["name"] for r in json.loads(cli("ls", "--json").out)]
+    assert listed == ["active-one"], "its record stays with it"
+
+
+def test_delete_json_is_one_array_on_stdout(tmp_path: Path, three: Dict[str, Path]) -> None:
+    result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", "--json", home=tmp_path / "home",
+                      extra={"VIRTUAL_ENV": str(three["venv"])})
+    assert "Traceback" not in result.err, result
+    done = {item["path"]: item for item in json.loads(result.out)}
+    assert set(done) == {str(e) for e in three.values()}, done
+    assert done[str(three["venv"])]["deleted"] is False and done[str(three["venv"])]["reason"], done
+    assert done[str(three["uv"])]["deleted"] is True, done

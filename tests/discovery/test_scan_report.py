@@ -108,8 +108,12 @@ def test_a_missing_base_python_and_a_missing_project_are_the_reasons(tmp_path: P
     orphan = make_env(workon / "orphan", "virtualenv")
     (orphan / ".project").write_text(str(tmp_path / "gone-project"))
     fine = make_env(make_project(tmp_path / "tree" / "fine") / ".venv")
+    conda = make_conda_env(tmp_path / "tree" / "conda-broken")
+    for link in (conda / "bin").iterdir():
+        link.unlink()  # its python is gone
     found = by_path(scan_json(str(tmp_path / "tree"), home=tmp_path / "home",
                               extra={"WORKON_HOME": str(workon)}))
+    assert found[real(conda)]["reasons"] == ["python-missing"], found[real(conda)]
     assert found[real(broken)]["status"] == "stale", found[real(broken)]
     assert found[real(broken)]["reasons"] == ["python-missing"], found[real(broken)]
     assert found[real(orphan)]["project"] == str(tmp_path / "gone-project"), found[real(orphan)]
