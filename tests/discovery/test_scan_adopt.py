@@ -128,3 +128,26 @@ def test_a_store_environment_is_adopted_for_the_project_it_was_matched_to(cli, t
     [record] = json.loads(cli("ls", "--json").out)
     assert (record["name"], real(Path(record["path"])), real(Path(record["project"]))) == \
         ("billing", real(env), real(app)), record
+
+
+def test_adopted_ones_are_in_ls_stale_and_prune_only_unregisters_them(cli, tmp_path: Path) -> None:
+    from conftest import linked_python
+    from scantrees import base_python, version_of
+
+    exe = base_python()
+    link = linked_python(tmp_path / "uninstalled", exe)
+    broken = make_env(make_project(tmp_path / "tree" / "broken") / ".venv", exe=link, version=version_of(exe))
+    fine = make_env(make_project(tmp_path / "tree" / "fine") / ".venv")
+    import shutil
+
+    shutil.rmtree(tmp_path / "uninstalled")
+    assert run_scan(str(tmp_path / "tree"), "--adopt", home=tmp_path / "home").code == 0
+    stale = cli("ls", "--stale", "--json")
+    assert stale.code == 0, stale
+    [record] = json.loads(stale.out)
+    assert record["name"] == "broken" and "python-missing" in record["reasons"], record
+    pruned = cli("prune", "--yes")
+    assert pruned.code == 0, pruned
+    assert [r["name"] for r in json.loads(cli("ls", "--json").out)] == ["fine"]
+    assert (broken / "pyvenv.cfg").is_file(), "prune only unregisters an adopted environment"
+    assert fine.exists()
