@@ -151,3 +151,16 @@ def test_adopted_ones_are_in_ls_stale_and_prune_only_unregisters_them(cli, tmp_p
     assert [r["name"] for r in json.loads(cli("ls", "--json").out)] == ["fine"]
     assert (broken / "pyvenv.cfg").is_file(), "prune only unregisters an adopted environment"
     assert fine.exists()
+
+
+def test_adopt_takes_the_filters_and_numbers_a_projects_second_environment(cli, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "tree" / "api")
+    first = make_env(project / ".venv", "uv")
+    second = make_env(project / "venv", "uv")
+    other = make_env(make_project(tmp_path / "tree" / "other") / ".venv", "venv")
+    result = run_scan(str(tmp_path / "tree"), "--adopt", "--type", "uv", home=tmp_path / "home")
+    assert result.code == 0, result
+    records = {r["name"]: real(Path(r["path"])) for r in json.loads(cli("ls", "--json").out)}
+    assert set(records) == {"api", "api-2"}, records
+    assert set(records.values()) == {real(first), real(second)}
+    assert real(other) not in records.values()
