@@ -259,15 +259,23 @@ def test_the_default_scan_walks_the_home_and_the_stores_named_outside_it(
     (home / ".conda").mkdir()
     (home / ".conda" / "environments.txt").write_text(
         f"{listed}\n\n{tmp_path / 'removed-long-ago'}\n{listed}\n{in_home}\n   \n")
+    pyenv_root = tmp_path / "opt-pyenv"
+    version = version_of(base_python())
+    (pyenv_root / "versions" / version / "bin").mkdir(parents=True)
+    (pyenv_root / "versions" / version / "bin" / "python3").symlink_to(base_python())
+    pyenv_env = make_env(pyenv_root / "versions" / version / "envs" / "tools",
+                         exe=pyenv_root / "versions" / version / "bin" / "python3", version=version)
+    (pyenv_root / "versions" / "tools").symlink_to(pyenv_env)
     unrelated = make_env(tmp_path / "not-named" / ".venv")
     found = by_path(scan_json(home=home, extra={
         "WORKON_HOME": str(tmp_path / "workon"), "PIPX_HOME": str(tmp_path / "pipx-home"),
         "POETRY_VIRTUALENVS_PATH": str(tmp_path / "poetry-venvs"),
-        "CONDA_ENVS_PATH": os.pathsep.join([str(tmp_path / "conda-envs"), str(tmp_path / "conda-envs-2")])}))
+        "CONDA_ENVS_PATH": os.pathsep.join([str(tmp_path / "conda-envs"), str(tmp_path / "conda-envs-2")]),
+        "PYENV_ROOT": str(pyenv_root)}))
     tools = {path: item["tool"] for path, item in found.items()}
     assert tools == {real(in_home): "venv", real(workon): "virtualenvwrapper", real(pipx): "pipx",
                      real(poetry): "poetry", real(conda_envs): "conda", real(listed): "conda",
-                     real(more_conda): "conda"}, found
+                     real(more_conda): "conda", real(pyenv_env): "pyenv-virtualenv"}, found
     assert real(unrelated) not in found
 
 
