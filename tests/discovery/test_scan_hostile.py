@@ -266,3 +266,25 @@ def test_the_kernels_file_systems_are_walked_without_harm(tmp_path: Path) -> Non
     assert json.loads(result.out) == []
     assert time.monotonic() - started < 60
     assert len([line for line in result.err.splitlines() if line.strip()]) <= 1, result
+
+
+# C1 controls (U+009B is CSI: an escape sequence on terminals that take 8-bit controls),
+# U+0085 (NEL), U+2028/U+2029 (line and paragraph separators: new lines to many readers,
+# Python's splitlines among them) and the bidirectional overrides and isolates (they make
+# a path display as another one: "Trojan source"), in the list `--delete` asks about.
+INVISIBLE = ["c1-\u009b2J", "nel-\u0085x", "ls-\u2028x", "ps-\u2029x", "rlo-\u202egnp.exe", "lri-\u2066x\u2069"]
+_DANGEROUS = re.compile("[\u0080-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_names_that_would_fool_the_terminal_are_escaped_in_the_table_and_the_question(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    envs = [make_env(make_project(tree / name) / ".venv") for name in INVISIBLE]
+    table = run_scan(str(tree), home=tmp_path / "home")
+    assert table.code == 0, table
+    assert not _DANGEROUS.search(table.out), ascii(table.out)
+    assert sum(".venv" in line for line in table.out.splitlines()) == len(envs), ascii(table.out)
+    listed = run_scan(str(tree), "--delete", "--dry-run", home=tmp_path / "home")
+    assert listed.code == 0, listed
+    assert not _DANGEROUS.search(listed.out + listed.err), ascii(listed.err)
+    found = json.loads(run_scan(str(tree), "--json", home=tmp_path / "home").out)
+    assert sorted(item["path"] for item in found) == sorted(str(e) for e in envs)  # JSON keeps the truth
