@@ -15,9 +15,14 @@ device), as deletion does (`envman.store.delete_tree`). Nothing is written.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from envman.errors import UsageError
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
 
 
 @dataclass
@@ -38,7 +43,14 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
     """For each path, the bytes deleting it along with all the others would free, a file
     shared between them counted in the first; None (nothing to delete) measures 0.
     The sum is what deleting them all would free."""
+    return [size for size, _ in measure_trees(paths)]
+
+
+def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
+    """`measure`, and with each size the newest modification time (seconds since the
+    epoch) of the tree's own entries, itself included: when it was last changed."""
     own = [0] * len(paths)
+    newest = [0.0] * len(paths)
     shared: Dict[Tuple[int, int], _Shared] = {}
     roots: Set[Tuple[int, int]] = set()
     for index, path in enumerate(paths):
@@ -51,15 +63,19 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
         if not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots:
             continue  # a link is not followed; the same directory twice counts once
         roots.add((top.st_dev, top.st_ino))
-        own[index] = _bytes(top) + _walk(path, top.st_dev, index, shared)
+        size, latest = _walk(path, top.st_dev, index, shared)
+        own[index] = _bytes(top) + size
+        newest[index] = max(top.st_mtime, latest)
     for item in shared.values():
         if item.found >= item.links:
             own[item.owner] += item.size
-    return own
+    return list(zip(own, newest))
 
 
-def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Shared]) -> int:
+def _walk(root: str, device: int, index: int,
+          shared: Dict[Tuple[int, int], _Shared]) -> Tuple[int, float]:
     total = 0
+    newest = 0.0
     stack = [root]
     while stack:
         try:
@@ -72,6 +88,8 @@ def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Sha
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
+            if st.st_mtime > newest:
+                newest = st.st_mtime
             if stat.S_ISDIR(st.st_mode):
                 if st.st_dev == device:  # another device is a mount: deletion stops there
                     total += _bytes(st)
@@ -86,7 +104,7 @@ def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Sha
                 shared[key] = _Shared(_bytes(st), index, 1, st.st_nlink)
             else:
                 item.found += 1
-    return total
+    return total, newest
 
 
 def human_size(size: int) -> str:
@@ -99,3 +117,19 @@ def human_size(size: int) -> str:
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def parse_size(text: str) -> int:
+    """`500MB` -> 500,000,000 bytes; `200KiB` -> 204,800; a bare number is bytes.
+    KB, MB, GB, TB are powers of 1000 (K, M, G, T too); KiB, MiB, GiB, TiB of 1024."""
+    match = _SIZE_RE.match(text.strip())
+    if not match:
+        raise UsageError(f"invalid size {text!r}",
+                         hint="write a number and an optional unit: 500MB, 1.5GB, 200KiB")
+    unit = (match.group(2) or "b").lower()
+    if unit == "b":
+        factor = 1
+    else:
+        power = "kmgt".index(unit[0]) + 1
+        factor = (1024 if "i" in unit else 1000) ** power
+    return int(float(match.group(1)) * factor)
