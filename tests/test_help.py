@@ -32,6 +32,8 @@ USAGE: Dict[str, str] = {
     "shell": "envman shell [OPTIONS] [NAME]",
     "mv": "envman mv [OPTIONS] NAME [NEWNAME]",
     "link": "envman link [OPTIONS] [NAME]",
+    "find": "envman find [OPTIONS] REQUIREMENT [--scan [DIR]...]",
+    "freeze": "envman freeze [OPTIONS] [NAME]",
 }
 # Options that take a value, and the word their help row must show.
 METAVARS = {
