@@ -47,7 +47,7 @@ def find(
     records = list(registry.load(store))
     if relocation.moved_from(store, records) is not None:
         records = [relocation.here(store, r) for r in records]
-    registered = [finding.Place(r.path, r.name) for r in records]
+    registered = [finding.Place(r.path, r.name, r.python) for r in records]
     scanned: List[Any] = []
     if scan:
         scanned = _scanned(store, dirs or [])
@@ -86,7 +86,7 @@ def _scanned(store: Any, dirs: List[str]) -> List[Any]:
             sys.stderr.flush()
     if result.unreadable:
         say(f"envman: {result.unreadable} director{'y' if result.unreadable == 1 else 'ies'} could not be read")
-    return [finding.Place(f.path, f.registered.name if f.registered is not None else None) for f in result.found]
+    return [finding.Place(f.path, None, f.python) for f in result.found if f.registered is None]  # the others are listed already
 
 
 def _print_matches(matches: List[Any]) -> None:

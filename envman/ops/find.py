@@ -10,7 +10,6 @@ ignored (what is installed says nothing of the extras it was installed for).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -30,6 +29,7 @@ class Place:
 
     path: str
     name: Optional[str] = None
+    python: Optional[str] = None  # its version, as the registry knows it: where to look first
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,13 @@ def parse(text: str) -> Requirement:
 
 
 def places(registered: Sequence[Place], scanned: Sequence[Place] = ()) -> List[Place]:
-    """Each environment once (by real path): the registered ones by name, then the
-    unregistered ones a scan found, by path."""
+    """Each environment once: the registered ones by name, then those a scan found (and
+    the registry does not hold: `scan` matches them by real path), by path."""
     seen = set()
     out: List[Place] = []
     for place in [*sorted(registered, key=lambda p: p.name or ""), *sorted(scanned, key=lambda p: p.path)]:
-        real = os.path.realpath(place.path)
-        if real not in seen:
-            seen.add(real)
+        if place.path not in seen:
+            seen.add(place.path)
             out.append(place)
     return out
 
@@ -74,7 +73,7 @@ def find(requirement: Requirement, where: Sequence[Place]) -> List[Match]:
         env = Path(place.path)
         if requirement.marker is not None and not marker_holds(requirement.marker, python_version(env)):
             continue
-        for dist in installed(env, key):
+        for dist in installed(env, key, python=place.python):
             if dist.key == key and version_matches(requirement, dist.version):
                 found.append(Match(place, dist.name, dist.version))
     return found

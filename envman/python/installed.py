@@ -9,13 +9,11 @@ answer `find` over a thousand environments in the time `ls` takes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
-from urllib.parse import unquote, urlsplit
+from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from packaging.utils import canonicalize_name
 
@@ -66,6 +64,8 @@ class Distribution:
 
 def url_to_path(url: str) -> str:
     """The local path of a `file:` URL (`file:///a%20b` and `file://localhost/a` alike)."""
+    from urllib.parse import unquote, urlsplit
+
     parts = urlsplit(url)
     netloc = "" if parts.netloc in ("", "localhost") else "//" + parts.netloc
     return unquote(netloc + parts.path)
@@ -74,44 +74,60 @@ def url_to_path(url: str) -> str:
 def site_packages(env_dir: Path) -> List[Path]:
     """The environment's own site-packages directories (POSIX and Windows layouts; a
     conda environment's are the POSIX one too)."""
-    found: List[Path] = []
+    return [Path(p) for p in _site_dirs(str(env_dir))]
+
+
+def _site_dirs(env_dir: str, python: Optional[str] = None) -> List[str]:
+    # Strings, not Paths: `find` runs this for a thousand environments.
+    if python is not None:  # the version the registry knows: its directory, without a listing
+        site = os.path.join(env_dir, "lib", "python" + ".".join(python.split(".")[:2]), "site-packages")
+        if os.path.isdir(site):
+            return [site]
+    found: List[str] = []
+    lib = os.path.join(env_dir, "lib")
     try:
-        names = sorted(os.listdir(env_dir / "lib"))
+        names = sorted(os.listdir(lib))
     except OSError:
         names = []
     for name in names:
-        if name.startswith(("python", "pypy")) and (env_dir / "lib" / name / "site-packages").is_dir():
-            found.append(env_dir / "lib" / name / "site-packages")
-    windows = env_dir / "Lib" / "site-packages"
-    if windows.is_dir():
-        found.append(windows)
-    if len(found) < 2:
-        return found
-    unique: Dict[str, Path] = {}  # `lib` and `Lib` are one directory on a case-insensitive disk
-    for path in found:
-        unique.setdefault(os.path.realpath(path), path)
-    return list(unique.values())
+        if name.startswith(("python", "pypy")):
+            site = os.path.join(lib, name, "site-packages")
+            if os.path.isdir(site):
+                found.append(site)
+    if not found:  # Windows' layout (on a case-insensitive disk `lib` is `Lib`: found above)
+        windows = os.path.join(env_dir, "Lib", "site-packages")
+        if os.path.isdir(windows):
+            found.append(windows)
+    return found
 
 
-def installed(env_dir: Path, name: Optional[str] = None, *, legacy: bool = True) -> List[Distribution]:
+def installed(env_dir: Path, name: Optional[str] = None, *, legacy: bool = True,
+              python: Optional[str] = None) -> List[Distribution]:
     """The distributions pip would see in the environment, in the order it finds them,
     the first of each name only (as pip keeps it). With `name`, only those of that
     PEP 503 name: each site-packages is listed once and only the metadata of entries
     whose file name starts with that name is read. `legacy` adds `*.egg-info` and the
-    targets of `*.egg-link` files to the `*.dist-info` directories."""
+    targets of `*.egg-link` files to the `*.dist-info` directories. `python` (a version,
+    "3.12.1") names the site-packages to look in first, saving a listing."""
     wanted = canonicalize_name(name) if name is not None else None
     seen: Set[str] = set()
     found: List[Distribution] = []
-    for site in site_packages(env_dir):
+    # Most of a site-packages' entries fail on their first character: one comprehension
+    # drops them before any other test (a thousand environments, fifty entries each).
+    heads = set() if wanted is None else {"_", ".", "-"} if wanted[0] == "-" else {wanted[0], wanted[0].upper()}
+    for site in _site_dirs(str(env_dir), python):
         try:
-            entries = sorted(os.listdir(site))
+            entries = os.listdir(site)
         except OSError:
             continue
-        links = [e for e in entries if legacy and e.endswith(".egg-link") and _named(e[:-9], wanted)]
+        if heads:
+            entries = [e for e in entries if e[:1] in heads]
+        entries.sort()
+        links = [e for e in entries if e.endswith(".egg-link") and _named(e[:-9], wanted)] if legacy else []
         for dist in _in_directory(site, entries, wanted, legacy):
             _keep(found, seen, dist)
         for link in links:  # after the directory's own, as pip reads them
-            target = _egg_link_target(site / link)
+            target = _egg_link_target(os.path.join(site, link))
             if target is None:
                 continue
             try:
@@ -120,7 +136,7 @@ def installed(env_dir: Path, name: Optional[str] = None, *, legacy: bool = True)
                 continue
             for dist in _in_directory(target, linked, wanted, True):
                 _keep(found, seen, Distribution(dist.name, dist.version, dist.direct_url, dist.info,
-                                                str(site / link)))
+                                                os.path.join(site, link)))
     return found
 
 
@@ -202,40 +218,43 @@ def _keep(found: List[Distribution], seen: Set[str], dist: Distribution) -> None
         found.append(dist)
 
 
-def _in_directory(directory: Path, entries: Iterable[str], wanted: Optional[str],
+def _in_directory(directory: str, entries: Iterable[str], wanted: Optional[str],
                   legacy: bool) -> List[Distribution]:
     found = []
     for entry in entries:
         if not (entry.endswith(".dist-info") or legacy and entry.endswith(".egg-info")):
             continue
         if wanted is not None and metadata_name(entry) != wanted:
-            continue  # a thousand environments: read only the metadata asked for
-        dist = _read(directory / entry)
+            continue  # read only the metadata asked for
+        dist = _read(os.path.join(directory, entry))
         if dist is not None:
             found.append(dist)
     return found
 
 
-def _egg_link_target(link: Path) -> Optional[Path]:
+def _egg_link_target(link: str) -> Optional[str]:
     """The directory an `.egg-link` names: its first non-empty line, relative to its own."""
     try:
         text = read_regular(link, SMALL_MAX, follow=True).decode("utf-8", "replace")
     except OSError:
         return None
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return link.parent / first if first else None
+    return os.path.join(os.path.dirname(link), first) if first else None
 
 
-def _read(info: Path) -> Optional[Distribution]:
+def _read(info_path: Union[str, "os.PathLike[str]"]) -> Optional[Distribution]:
     """The distribution of a `.dist-info` directory (METADATA), an `.egg-info` directory
     (PKG-INFO) or an `.egg-info` file (itself the PKG-INFO, as distutils wrote it)."""
+    info = os.fspath(info_path)
+    base = os.path.basename(info)
     fields: Dict[str, str] = {}
     try:
-        if info.name.endswith(".dist-info"):
-            metadata = info / "METADATA"
+        if base.endswith(".dist-info"):
+            metadata = os.path.join(info, "METADATA")
         else:
-            metadata = info if not info.is_dir() else info / "PKG-INFO"
-        text = read_regular(metadata, _HEAD_MAX, follow=True, prefix=True).decode("utf-8", "replace")
+            metadata = os.path.join(info, "PKG-INFO") if os.path.isdir(info) else info
+        data = read_regular(metadata, _HEAD_MAX, follow=True, prefix=True)
+        text = data.partition(b"\n\n")[0].decode("utf-8", "replace")  # the headers alone, not the body
         for line in text.splitlines():
             if not line.strip():
                 break  # the headers end at the first blank line; the body may be long
@@ -244,21 +263,23 @@ def _read(info: Path) -> Optional[Distribution]:
                 fields[key] = value.strip()
     except OSError:
         return None
-    if not fields.get("Version") and info.name.endswith(".egg-info"):
-        parts = info.name[:-9].split("-")  # `name-1.0-py3.8.egg-info` carries its version
+    if not fields.get("Version") and base.endswith(".egg-info"):
+        parts = base[:-9].split("-")  # `name-1.0-py3.8.egg-info` carries its version
         if len(parts) > 1:
             fields["Version"] = parts[1]
     if not fields.get("Name") or not fields.get("Version"):
         return None
     direct_url = None
-    if info.name.endswith(".dist-info"):
+    if base.endswith(".dist-info"):
+        import json
+
         try:
-            loaded = json.loads(read_regular(info / "direct_url.json", CACHE_MAX, follow=True))
+            loaded = json.loads(read_regular(os.path.join(info, "direct_url.json"), CACHE_MAX, follow=True))
             if isinstance(loaded, dict) and valid_direct_url(loaded):
                 direct_url = loaded
         except (OSError, ValueError, RecursionError):
             pass
-    return Distribution(fields["Name"], fields["Version"], direct_url, str(info))
+    return Distribution(fields["Name"], fields["Version"], direct_url, info)
 
 
 def valid_direct_url(data: Mapping[str, object]) -> bool:
@@ -278,6 +299,8 @@ def valid_direct_url(data: Mapping[str, object]) -> bool:
     if kind == "vcs_info":
         return isinstance(info.get("vcs"), str) and isinstance(info.get("commit_id"), str)
     if kind == "dir_info":
+        from urllib.parse import urlsplit
+
         parts = urlsplit(url)
         editable = info.get("editable")
         return parts.scheme == "file" and parts.path.startswith("/") and (

@@ -137,7 +137,7 @@ def test_scan_finds_unregistered_environments(cli, tmp_path: Path) -> None:
 
 def test_places_are_each_environment_once(tmp_path: Path) -> None:
     a = finding.Place(str(tmp_path / "a"), "a")
-    again = finding.Place(str(tmp_path / "a"), None)
+    again = finding.Place(str(tmp_path / "a"), None)  # the same path twice
     b = finding.Place(str(tmp_path / "b"), None)
     assert finding.places([a], [b, again]) == [a, b]
 
