@@ -29,7 +29,7 @@ BUILD_BACKENDS = frozenset({"setuptools", "distribute", "wheel"})
 
 def freeze(env_dir: Path, everything: bool = False) -> List[str]:
     """The lines of `pip freeze` (`pip freeze --all` with `everything`)."""
-    dists = installed(env_dir)
+    dists = installed(env_dir, everywhere=True)
     pip = next((d.version for d in dists if d.key == "pip"), None)
     skip = set(STDLIB) | (set() if everything else left_out(python_version(env_dir), pip))
     lines: List[str] = []

@@ -102,20 +102,22 @@ def _site_dirs(env_dir: str, python: Optional[str] = None) -> List[str]:
 
 
 def installed(env_dir: Path, name: Optional[str] = None, *, legacy: bool = True,
-              python: Optional[str] = None) -> List[Distribution]:
+              python: Optional[str] = None, everywhere: bool = False) -> List[Distribution]:
     """The distributions pip would see in the environment, in the order it finds them,
     the first of each name only (as pip keeps it). With `name`, only those of that
     PEP 503 name: each site-packages is listed once and only the metadata of entries
     whose file name starts with that name is read. `legacy` adds `*.egg-info` and the
     targets of `*.egg-link` files to the `*.dist-info` directories. `python` (a version,
-    "3.12.1") names the site-packages to look in first, saving a listing."""
+    "3.12.1") names the site-packages to look in first, saving a listing. `everywhere`:
+    every directory of `search_path`, as `pip freeze` run in the environment sees them,
+    not only the environment's site-packages."""
     wanted = canonicalize_name(name) if name is not None else None
     seen: Set[str] = set()
     found: List[Distribution] = []
     # Most of a site-packages' entries fail on their first character: one comprehension
     # drops them before any other test (a thousand environments, fifty entries each).
     heads = set() if wanted is None else {"_", ".", "-"} if wanted[0] == "-" else {wanted[0], wanted[0].upper()}
-    for site in _site_dirs(str(env_dir), python):
+    for site in search_path(env_dir) if everywhere else _site_dirs(str(env_dir), python):
         try:
             entries = os.listdir(site)
         except OSError:
@@ -137,6 +139,52 @@ def installed(env_dir: Path, name: Optional[str] = None, *, legacy: bool = True,
             for dist in _in_directory(target, linked, wanted, True):
                 _keep(found, seen, Distribution(dist.name, dist.version, dist.direct_url, dist.info,
                                                 os.path.join(site, link)))
+    return found
+
+
+def search_path(env_dir: Path) -> List[str]:
+    """The directories of the environment's `sys.path` that hold distributions, in its
+    order, as `site` makes it: with `include-system-site-packages = true`, the user's
+    site-packages (if it exists), the environment's, then its base's (`home`'s prefix,
+    `lib/pythonX.Y/site-packages`); without, the environment's alone. Each is followed by
+    the directories its `.pth` files add (their path lines, not their `import` lines)."""
+    env = str(env_dir)
+    own = _site_dirs(env)
+    cfg = read_pyvenv_cfg(env) or {}
+    sites = list(own)
+    if cfg.get("include-system-site-packages", "").lower() == "true" and own:
+        lib = os.path.basename(os.path.dirname(own[0]))  # `python3.12`
+        base = os.path.join(os.path.dirname(cfg.get("home", "").rstrip("/\\")), "lib", lib, "site-packages")
+        user_base = os.environ.get("PYTHONUSERBASE") or os.path.join(os.path.expanduser("~"), ".local")
+        user = os.path.join(user_base, "lib", lib, "site-packages")
+        sites = ([user] if os.path.isdir(user) and not os.environ.get("PYTHONNOUSERSITE") else []) + sites + (
+            [base] if cfg.get("home") and os.path.isdir(base) else [])
+    path: List[str] = []
+    for site in sites:
+        if site not in path:
+            path.append(site)
+        path += [d for d in _pth_dirs(site) if d not in path]
+    return path
+
+
+def _pth_dirs(site: str) -> List[str]:
+    """The directories `site.addsitedir` appends for the `.pth` files of `site`."""
+    try:
+        names = sorted(n for n in os.listdir(site) if n.endswith(".pth") and not n.startswith("."))
+    except OSError:
+        return []
+    found: List[str] = []
+    for name in names:
+        try:
+            text = read_regular(os.path.join(site, name), SMALL_MAX, follow=True).decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if not line.strip() or line.startswith("#") or line.startswith(("import ", "import\t")):
+                continue
+            directory = os.path.normcase(os.path.abspath(os.path.join(site, line.rstrip())))
+            if os.path.exists(directory) and directory not in found:
+                found.append(directory)
     return found
 
 

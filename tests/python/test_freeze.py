@@ -140,17 +140,15 @@ def build_env(root: Path, minor: str) -> Path:
                           ("wheel", "0.42.0"), ("distribute", "0.7.3")):
         make_wheel(wheels, name, version)
     direct = make_wheel(root / "elsewhere", "directpkg", "1.5")
-    pip(env, "install", "-q", "--no-index", "--find-links", str(wheels),
-        "tinypkg", "Foo_Bar", "zeta==1.0rc1", "Alpha", "wheel", "distribute")
-    pip(env, "install", "-q", str(direct))
     projects = root / "projects"
-    pip(env, "install", "-q", "-e", str(local_project(projects / "plain", "plain-proj", "0.1")))
     remote = checkout(projects / "remote", "https://example.com/me/remote.git")
-    pip(env, "install", "-q", "-e", str(local_project(remote, "git-proj", "1.0")))
     mono = checkout(projects / "mono", "git@example.com:me/mono.git")
-    pip(env, "install", "-q", "-e", str(local_project(mono / "sub" / "pkg", "Sub.Pkg", "2.0")))
     lonely = checkout(projects / "lonely", None)
-    pip(env, "install", "-q", "-e", str(local_project(lonely, "lonely", "0.5")))
+    editables = [local_project(projects / "plain", "plain-proj", "0.1"), local_project(remote, "git-proj", "1.0"),
+                 local_project(mono / "sub" / "pkg", "Sub.Pkg", "2.0"), local_project(lonely, "lonely", "0.5")]
+    # one pip run for all (a direct URL: the wheel's path; editables: -e DIR)
+    pip(env, "install", "-q", "--no-index", "--find-links", str(wheels), "tinypkg", "Foo_Bar", "zeta==1.0rc1",
+        "Alpha", "wheel", "distribute", str(direct), *[arg for p in editables for arg in ("-e", str(p))])
     site = installed.site_packages(env)[0]
     egg_info_by_hand(site, projects)
     return env
@@ -216,6 +214,31 @@ def test_an_environment_whose_python_is_gone_still_freezes(cli, env: Path, tmp_p
     done = cli("freeze", "broken")
     assert done.code == 0, done
     assert done.out.splitlines() == expected
+
+
+def test_system_site_packages_and_pth_directories_as_pip_sees_them(cli, tmp_path: Path) -> None:
+    """With include-system-site-packages, pip freeze lists the base's distributions too
+    (this venv has no pip: the base's pip runs in it); a `.pth` file's directories count."""
+    env = tmp_path / "ssp"
+    minor = pick(BEFORE_312 + FROM_312)  # before 3.12 pyenv's base holds setuptools too
+    if minor is None:
+        pytest.skip("needs a pyenv Python 3.9+")
+    subprocess.run([str(pyenv_pythons()[minor]), "-m", "venv", "--without-pip", "--system-site-packages", str(env)],
+                   check=True)
+    extra = tmp_path / "extra"
+    (extra / "pthpkg-1.0.dist-info").mkdir(parents=True)
+    (extra / "pthpkg-1.0.dist-info" / "METADATA").write_text("Name: pthpkg\nVersion: 1.0\n")
+    site = installed.site_packages(env)[0]
+    (site / "extra.pth").write_text(f"# a comment\nimport os\n{extra}\n{tmp_path / 'missing'}\n")
+    base = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "--version"], capture_output=True, text=True)
+    if base.returncode != 0:
+        pytest.skip("the base Python has no pip")
+    adopted(cli, env, "ssp")
+    for extra_args in ([], ["--all"]):
+        expected = pip(env, "freeze", *extra_args).splitlines()
+        done = cli("freeze", "ssp", *extra_args)
+        assert done.code == 0 and done.out.splitlines() == expected, (done, expected)
+        assert "pthpkg==1.0" in expected
 
 
 def test_freeze_without_a_name_is_the_current_projects(cli, tmp_path: Path) -> None:
