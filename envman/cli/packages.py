@@ -3,14 +3,18 @@ environment's pins), both read from the metadata files, never an interpreter."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
-from envman.cli.base import app, find_record, handled, open_store, print_json, say, tilde
+from envman.cli.base import app, find_record, handled, open_store, print_json, say
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import UsageError
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _FindCommand(PlainCommand):
@@ -92,7 +96,7 @@ def _scanned(store: Any, dirs: List[str]) -> List[Any]:
 def _print_matches(matches: List[Any]) -> None:
     from envman.cli.discovery import shown
 
-    rows = [[m.place.name or "-", m.distribution, m.version, shown(m.place.path)] for m in matches]
+    rows = [[m.place.name or "-", plain(m.distribution), plain(m.version), shown(m.place.path)] for m in matches]
     if not rows:
         return
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -115,15 +119,20 @@ def freeze(
     before 3.12 (or with a pip before 23.2).
     """
     from envman.ops.freeze import freeze as frozen
+    from envman.ops.run import require_directory
     from envman.store import relocation
 
     store = open_store()
     record = find_record(store, name)
     if relocation.moved_from(store, [record]) is not None:
         record = relocation.here(store, record)
-    env = Path(record.path)
-    if not env.is_dir():
-        raise UsageError(f"the environment {record.name!r} is gone: {tilde(record.path)}",
-                         hint=f"`envman recreate {record.name}` rebuilds it, `envman rm {record.name}` forgets it")
-    for line in frozen(env, every):
-        typer.echo(line)
+    require_directory(record)
+    for line in frozen(Path(record.path), every):
+        typer.echo(plain(line))
+
+
+def plain(text: str) -> str:
+    """Text from an environment's files, its control characters written as escapes: a
+    METADATA of someone's making cannot drive the terminal. (pip prints them as they are;
+    a real name or version holds none.)"""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -73,8 +73,8 @@ def find(requirement: Requirement, where: Sequence[Place]) -> List[Match]:
         env = Path(place.path)
         if requirement.marker is not None and not marker_holds(requirement.marker, python_version(env)):
             continue
-        for dist in installed(env, key, python=place.python):
-            if dist.key == key and version_matches(requirement, dist.version):
+        for dist in installed(env, key, python=place.python):  # by the name its entry is filed under, as pip
+            if version_matches(requirement, dist.version):
                 found.append(Match(place, dist.name, dist.version))
     return found
 

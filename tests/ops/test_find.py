@@ -149,3 +149,15 @@ def test_places_are_each_environment_once(tmp_path: Path) -> None:
 ])
 def test_version_matching(requirement: str, version: str, matches: bool) -> None:
     assert finding.version_matches(finding.parse(requirement), version) is matches
+
+
+def test_text_from_metadata_cannot_drive_the_terminal(cli, tmp_path: Path) -> None:
+    env = a_venv(tmp_path / "h" / ".venv", two_minors()[0])
+    info = installed.site_packages(env)[0] / "evil-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Name: evil\x1b]0;owned\x07\nVersion: 1.0\n")
+    adopt(cli, env, "h")
+    done = cli("find", "evil")
+    assert done.code == 0 and "\x1b" not in done.out and "evil\\x1b]0;owned\\x07" in done.out, done
+    done = cli("freeze", "h")
+    assert done.code == 0 and done.out == "evil\\x1b]0;owned\\x07==1.0\n", done

@@ -460,3 +460,15 @@ def test_freeze_order_is_pips(tmp_path: Path) -> None:
     assert freezing.freeze(env) == ["alpha==1", "Beta==1", "Gamma_Ray==1", "zeta==1"]
     assert freezing.freeze(env, everything=True) == ["alpha==1", "Beta==1", "Gamma_Ray==1", "pip==24.0", "zeta==1"]
     assert json.dumps(freezing.freeze(env))  # plain strings
+
+
+def test_freeze_of_an_environment_whose_directory_is_gone_exits_2(cli, tmp_path: Path) -> None:
+    from conftest import assert_clean_error
+
+    env = tmp_path / "gone" / ".venv"
+    subprocess.run([str(pick_any()), "-m", "venv", "--without-pip", str(env)], check=True)
+    adopted(cli, env, "gone")
+    shutil.rmtree(env)
+    done = cli("freeze", "gone")
+    assert_clean_error(done, 2)
+    assert "is gone" in done.err
