@@ -17,11 +17,14 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from envman.errors import UsageError
+from envman.fsutil import mount_points
 
+_WORKERS = 4
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
 
 
@@ -31,6 +34,13 @@ class _Shared:
     owner: int  # the index of the first tree it was found in
     found: int  # links found so far
     links: int  # links it has (st_nlink)
+
+
+@dataclass
+class _Tree:
+    own: int = 0  # bytes of entries with one link
+    newest: float = 0.0
+    linked: List[Tuple[int, int, int, int]] = field(default_factory=list)  # (dev, ino, bytes, nlink)
 
 
 def _bytes(st: os.stat_result) -> int:
@@ -46,36 +56,60 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
     return [size for size, _ in measure_trees(paths)]
 
 
-def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
+def measure_trees(paths: Sequence[Optional[str]],
+                  mounts: Optional[FrozenSet[str]] = None) -> List[Tuple[int, float]]:
     """`measure`, and with each size the newest modification time (seconds since the
-    epoch) of the tree's own entries, itself included: when it was last changed."""
+    epoch) of the tree's own entries, itself included: when it was last changed.
+
+    The trees are walked side by side (the walk is mostly waiting on `lstat`, which
+    lets other threads run), then merged in order, so a shared file's owner is the
+    same as one walk after the other would give. `mounts`: the mount points (default:
+    this process's), where the walk stops as deletion does, a bind mount included."""
+    if mounts is None:
+        mounts = mount_points()
+    tops: List[Optional[os.stat_result]] = []
+    roots: Set[Tuple[int, int]] = set()
+    for path in paths:
+        top = None
+        if path is not None:
+            try:
+                top = os.lstat(path)
+            except OSError:
+                pass
+        if top is not None and (not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots):
+            top = None  # a link is not followed; the same directory twice counts once
+        if top is not None:
+            roots.add((top.st_dev, top.st_ino))
+        tops.append(top)
+    jobs = [(i, path, top) for i, (path, top) in enumerate(zip(paths, tops)) if path is not None and top is not None]
+    trees: Dict[int, _Tree] = {}
+    if len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(jobs))) as pool:
+            for (i, _, _), tree in zip(jobs, pool.map(lambda job: _walk(job[1], job[2].st_dev, mounts), jobs)):
+                trees[i] = tree
+    else:
+        trees = {i: _walk(path, top.st_dev, mounts) for i, path, top in jobs}
     own = [0] * len(paths)
     newest = [0.0] * len(paths)
     shared: Dict[Tuple[int, int], _Shared] = {}
-    roots: Set[Tuple[int, int]] = set()
-    for index, path in enumerate(paths):
-        if path is None:
-            continue
-        try:
-            top = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots:
-            continue  # a link is not followed; the same directory twice counts once
-        roots.add((top.st_dev, top.st_ino))
-        size, latest = _walk(path, top.st_dev, index, shared)
-        own[index] = _bytes(top) + size
-        newest[index] = max(top.st_mtime, latest)
+    for index, _, top in jobs:
+        tree = trees[index]
+        own[index] = _bytes(top) + tree.own
+        newest[index] = max(top.st_mtime, tree.newest)
+        for dev, ino, size, links in tree.linked:
+            item = shared.get((dev, ino))
+            if item is None:
+                shared[(dev, ino)] = _Shared(size, index, 1, links)
+            else:
+                item.found += 1
     for item in shared.values():
         if item.found >= item.links:
             own[item.owner] += item.size
     return list(zip(own, newest))
 
 
-def _walk(root: str, device: int, index: int,
-          shared: Dict[Tuple[int, int], _Shared]) -> Tuple[int, float]:
-    total = 0
-    newest = 0.0
+def _walk(root: str, device: int, mounts: FrozenSet[str]) -> _Tree:
+    tree = _Tree()
     stack = [root]
     while stack:
         try:
@@ -88,23 +122,18 @@ def _walk(root: str, device: int, index: int,
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if st.st_mtime > newest:
-                newest = st.st_mtime
+            if st.st_mtime > tree.newest:
+                tree.newest = st.st_mtime
             if stat.S_ISDIR(st.st_mode):
-                if st.st_dev == device:  # another device is a mount: deletion stops there
-                    total += _bytes(st)
+                if st.st_dev == device and entry.path not in mounts:  # deletion stops at a mount
+                    tree.own += _bytes(st)
                     stack.append(entry.path)
                 continue
             if st.st_nlink <= 1:
-                total += _bytes(st)
-                continue
-            key = (st.st_dev, st.st_ino)
-            item = shared.get(key)
-            if item is None:
-                shared[key] = _Shared(_bytes(st), index, 1, st.st_nlink)
+                tree.own += _bytes(st)
             else:
-                item.found += 1
-    return total, newest
+                tree.linked.append((st.st_dev, st.st_ino, _bytes(st), st.st_nlink))
+    return tree
 
 
 def human_size(size: int) -> str:

@@ -21,7 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 @app.command()
 @handled
 def scan(
-    dirs: Optional[List[str]] = typer.Argument(None, metavar="[DIR]...", help="Where to look (default: the home directory and the tools' stores)."),
+    dirs: Optional[List[str]] = typer.Argument(None, metavar="DIR", help="Where to look (default: the home directory and the tools' stores)."),
     tools: Optional[List[str]] = typer.Option(None, "--type", "-t", metavar="TOOL", help="Only environments made by TOOL (repeatable)."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Only those unchanged (and unused) for longer than AGE."),
     min_size: Optional[str] = typer.Option(None, "--min-size", metavar="SIZE", help="Only those of at least SIZE (500MB, 1.5GB, 200KiB)."),
@@ -51,8 +51,7 @@ def scan(
     chosen = scanning.check_tools(tools or [])
     age = parse_age(older_than) if older_than is not None else None
     smallest = sizes.parse_size(min_size) if min_size is not None else None
-    if sort not in scanning.SORTS:
-        raise UsageError(f"unknown sort {sort!r}", hint=f"--sort is one of: {', '.join(scanning.SORTS)}")
+    scanning.check_sort(sort)
     store = open_store()
     if dirs:
         for d in dirs:
@@ -81,9 +80,9 @@ def scan(
         _print_table(listed)
 
 
-def _progress() -> Callable[[int, int], None]:
-    def show(directories: int, environments: int) -> None:
-        sys.stderr.write(f"\rscanning: {directories} directories, {environments} environments")
+def _progress() -> Callable[[str], None]:
+    def show(message: str) -> None:
+        sys.stderr.write(f"\rscanning: {message}\033[K")
         sys.stderr.flush()
     return show
 

@@ -22,14 +22,14 @@ class _FindCommand(PlainCommand):
     has no option taking 0..n values), and the usage line says so."""
 
     def collect_usage_pieces(self, ctx: Any) -> List[str]:
-        return [self.options_metavar or "[OPTIONS]", "REQUIREMENT", "[--scan [DIR]...]"]
+        return [self.options_metavar or "[OPTIONS]", "REQUIREMENT", "[--scan [DIR...]]"]
 
 
 @app.command(cls=_FindCommand)
 @handled
 def find(
     requirement: str = typer.Argument(..., metavar="REQUIREMENT", help="A PEP 508 requirement, quoted: \"urllib3<2.2.2\", \"requests>=2; python_version<'3.10'\"."),
-    dirs: Optional[List[str]] = typer.Argument(None, metavar="[DIR]...", help="With --scan: where to look (default: as `envman scan`)."),
+    dirs: Optional[List[str]] = typer.Argument(None, metavar="DIR", help="With --scan: where to look (default: as `envman scan`)."),
     scan: bool = typer.Option(False, "--scan", help="Also look in every environment `envman scan` finds under the DIRs, registered or not."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:

@@ -43,9 +43,9 @@ def tool_stores(environ: Optional[Mapping[str, str]] = None, envman_envs: Option
         env.get("POETRY_CACHE_DIR") or (os.path.join(home, "Library/Caches/pypoetry") if mac
                                         else os.path.join(cache, "pypoetry")), "virtualenvs")
     found.append(("poetry", poetry))
-    if env.get("PIPX_HOME"):
-        found.append(("pipx", os.path.join(env["PIPX_HOME"], "venvs")))
-    found += [("pipx", os.path.join(data, "pipx", "venvs")), ("pipx", os.path.join(home, ".local/pipx/venvs"))]
+    if env.get("PIPX_HOME"):  # its `venvs/` and the `shared/` environment pipx keeps pip in
+        found.append(("pipx", env["PIPX_HOME"]))
+    found += [("pipx", os.path.join(data, "pipx")), ("pipx", os.path.join(home, ".local/pipx"))]
     hatch = env.get("HATCH_DATA_DIR") or (os.path.join(home, "Library/Application Support/hatch") if mac
                                           else os.path.join(data, "hatch"))
     found.append(("hatch", os.path.join(hatch, "env", "virtual")))

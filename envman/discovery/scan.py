@@ -19,6 +19,7 @@ from envman.discovery.classify import Classifier
 from envman.discovery.roots import distinct_roots, tool_stores
 from envman.discovery.walk import Progress, walk
 from envman.errors import UsageError
+from envman.fsutil import mount_points
 from envman.models import EnvRecord
 from envman.store import registry
 from envman.store.layout import Store
@@ -59,11 +60,14 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
          unused_after: Optional[timedelta] = None) -> Scan:
     """What is under `roots`; `unused_after` adds the `unused` reason."""
     real = [str(p) for p in distinct_roots(roots)]
-    walked = walk(real, progress)
+    mounts = mount_points()
+    walked = walk(real, progress, mounts)
     stores = tool_stores(envman_envs=os.path.realpath(store.envs_dir))
     records = _records_by_path(store)
     classifier = Classifier(walked, stores)
-    measured = sizes.measure_trees([c.path for c in walked.candidates])
+    if progress is not None:
+        progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
+    measured = sizes.measure_trees([c.path for c in walked.candidates], mounts)
     moment = now()
     found = []
     for candidate, (size, newest) in zip(walked.candidates, measured):
@@ -108,10 +112,14 @@ def select(found: Sequence[Found], tools: Sequence[str] = (), unused: bool = Fal
             and (min_size is None or f.size_bytes >= min_size)]
 
 
-def ordered(found: Sequence[Found], by: str) -> List[Found]:
-    """Largest first, oldest first, or by path."""
+def check_sort(by: str) -> str:
     if by not in SORTS:
         raise UsageError(f"unknown sort {by!r}", hint=f"--sort is one of: {', '.join(SORTS)}")
+    return by
+
+
+def ordered(found: Sequence[Found], by: str) -> List[Found]:
+    """Largest first, oldest first, or by path (`by` as `check_sort` passed it)."""
     if by == "size":
         return sorted(found, key=lambda f: (-f.size_bytes, f.path))
     if by == "age":

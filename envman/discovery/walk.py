@@ -52,7 +52,7 @@ class Walk:
     project_files: Dict[str, FrozenSet[str]] = field(default_factory=dict)
 
 
-Progress = Callable[[int, int], None]  # (directories walked, environments found)
+Progress = Callable[[str], None]  # told how far the scan is, in a few words
 
 
 def walk(roots: Sequence[str], progress: Optional[Progress] = None, mounts: FrozenSet[str] = frozenset()) -> Walk:
@@ -85,7 +85,7 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
             continue
         result.directories += 1
         if progress is not None and result.directories % 256 == 0:
-            progress(result.directories, len(result.candidates))
+            progress(f"{result.directories} directories, {len(result.candidates)} environments")
         kind = _environment_kind(entries)
         if kind == "conda-base":
             # a conda installation: not an environment, but its `envs/` holds them
@@ -96,7 +96,7 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
                 st = os.lstat(directory)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) not in seen:
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 result.candidates.append(Candidate(directory, kind, st.st_dev, st.st_ino))
             continue
