@@ -77,11 +77,9 @@ def _scanned(store: Any, dirs: List[str]) -> List[Any]:
             raise UsageError(f"no such directory: {d}")
     where = ([Path(d).expanduser() for d in dirs] if dirs
              else roots_mod.default_roots(envman_envs=str(store.envs_dir)))
-    progress = None
-    if sys.stderr.isatty():
-        def progress(directories: int, environments: int) -> None:
-            sys.stderr.write(f"\rscanning: {directories} directories, {environments} environments")
-            sys.stderr.flush()
+    from envman.cli.discovery import _progress  # scan's own progress line, the same on a terminal
+
+    progress = _progress() if sys.stderr.isatty() else None
     try:
         result = scanning.scan(store, where, progress)
     finally:

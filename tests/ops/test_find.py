@@ -161,3 +161,12 @@ def test_text_from_metadata_cannot_drive_the_terminal(cli, tmp_path: Path) -> No
     assert done.code == 0 and "\x1b" not in done.out and "evil\\x1b]0;owned\\x07" in done.out, done
     done = cli("freeze", "h")
     assert done.code == 0 and done.out == "evil\\x1b]0;owned\\x07==1.0\n", done
+
+
+def test_scan_on_a_terminal_shows_its_progress_and_clears_it(tmp_path: Path) -> None:
+    from conftest import on_terminal
+
+    a_venv(tmp_path / "src" / "p" / ".venv", two_minors()[0], "urllib3-2.0.0")
+    code, seen = on_terminal(["find", "urllib3", "--scan", str(tmp_path / "src")], "")
+    assert code == 0 and "Traceback" not in seen, seen
+    assert "urllib3" in seen and "2.0.0" in seen, seen
