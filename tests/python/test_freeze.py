@@ -472,3 +472,32 @@ def test_freeze_of_an_environment_whose_directory_is_gone_exits_2(cli, tmp_path:
     done = cli("freeze", "gone")
     assert_clean_error(done, 2)
     assert "is gone" in done.err
+
+
+def test_files_that_would_block_or_never_end_are_skipped(cli, tmp_path: Path) -> None:
+    """A FIFO or a link to /dev/zero wherever freeze and find read: each is passed over,
+    nothing blocks (every read goes through fsutil.read_regular)."""
+    env = tmp_path / "h" / ".venv"
+    subprocess.run([str(pick_any()), "-m", "venv", "--without-pip", str(env)], check=True)
+    site = installed.site_packages(env)[0]
+    good = site / "good-1.0.dist-info"
+    good.mkdir()
+    (good / "METADATA").write_text("Name: good\nVersion: 1.0\n")
+    os.mkfifo(good / "direct_url.json")
+    (site / "fifo-1.0.dist-info").mkdir()
+    os.mkfifo(site / "fifo-1.0.dist-info" / "METADATA")
+    os.mkfifo(site / "pipe-1.0.egg-info")
+    (site / "zero.egg-link").symlink_to("/dev/zero")
+    os.mkfifo(site / "a.pth")
+    (site / "b.pth").symlink_to("/dev/zero")
+    project = tmp_path / "proj"
+    (project / "ed.egg-info").mkdir(parents=True)
+    (project / "ed.egg-info" / "PKG-INFO").write_text("Name: ed\nVersion: 2\n")
+    os.mkfifo(project / ".git")
+    (site / "ed.egg-link").write_text(f"{project}\n")
+    adopted(cli, env, "h")
+    done = cli("freeze", "h", timeout=60)
+    assert done.code == 0, done
+    assert done.out.splitlines() == ["# Editable install with no version control (ed==2)", f"-e {project}",
+                                     "good==1.0"], done
+    assert cli("find", "good", timeout=60).out.split()[:3] == ["h", "good", "1.0"]
