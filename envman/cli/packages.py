@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
 from envman.cli.base import app, find_record, handled, open_store, print_json, say
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import UsageError
+from envman.store.layout import Store
+
+if TYPE_CHECKING:
+    from envman.ops.find import Match, Place
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -52,9 +56,7 @@ def find(
     if relocation.moved_from(store, records) is not None:
         records = [relocation.here(store, r) for r in records]
     registered = [finding.Place(r.path, r.name, r.python) for r in records]
-    scanned: List[Any] = []
-    if scan:
-        scanned = _scanned(store, dirs or [])
+    scanned = _scanned(store, dirs or []) if scan else []
     matches = finding.find(wanted, finding.places(registered, scanned))
     if as_json:
         print_json([m.to_json() for m in matches])
@@ -65,9 +67,12 @@ def find(
         say(f"envman: {where} holds {requirement}" + ("" if scan else " (--scan also looks beyond the registry)"))
 
 
-def _scanned(store: Any, dirs: List[str]) -> List[Any]:
+def _scanned(store: Store, dirs: List[str]) -> List["Place"]:
+    """The environments `scan` finds under `dirs` (default: scan's) that the registry does
+    not hold (those are listed already, scan matching them by real path)."""
     import sys
 
+    from envman.cli.discovery import _progress  # scan's own progress line, the same on a terminal
     from envman.discovery import roots as roots_mod
     from envman.discovery import scan as scanning
     from envman.ops import find as finding
@@ -77,8 +82,6 @@ def _scanned(store: Any, dirs: List[str]) -> List[Any]:
             raise UsageError(f"no such directory: {d}")
     where = ([Path(d).expanduser() for d in dirs] if dirs
              else roots_mod.default_roots(envman_envs=str(store.envs_dir)))
-    from envman.cli.discovery import _progress  # scan's own progress line, the same on a terminal
-
     progress = _progress() if sys.stderr.isatty() else None
     try:
         result = scanning.scan(store, where, progress)
@@ -88,10 +91,10 @@ def _scanned(store: Any, dirs: List[str]) -> List[Any]:
             sys.stderr.flush()
     if result.unreadable:
         say(f"envman: {result.unreadable} director{'y' if result.unreadable == 1 else 'ies'} could not be read")
-    return [finding.Place(f.path, None, f.python) for f in result.found if f.registered is None]  # the others are listed already
+    return [finding.Place(f.path, None, f.python) for f in result.found if f.registered is None]
 
 
-def _print_matches(matches: List[Any]) -> None:
+def _print_matches(matches: List["Match"]) -> None:
     from envman.cli.discovery import shown
 
     rows = [[m.place.name or "-", plain(m.distribution), plain(m.version), shown(m.place.path)] for m in matches]
