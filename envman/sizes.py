@@ -15,9 +15,16 @@ device), as deletion does (`envman.store.delete_tree`). Nothing is written.
 from __future__ import annotations
 
 import os
+import re
 import stat
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from envman.errors import UsageError
+
+_WORKERS = 4
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
 
 
 @dataclass
@@ -26,6 +33,13 @@ class _Shared:
     owner: int  # the index of the first tree it was found in
     found: int  # links found so far
     links: int  # links it has (st_nlink)
+
+
+@dataclass
+class _Tree:
+    own: int = 0  # bytes of entries with one link
+    newest: float = 0.0
+    linked: List[Tuple[int, int, int, int]] = field(default_factory=list)  # (dev, ino, bytes, nlink)
 
 
 def _bytes(st: os.stat_result) -> int:
@@ -38,28 +52,59 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
     """For each path, the bytes deleting it along with all the others would free, a file
     shared between them counted in the first; None (nothing to delete) measures 0.
     The sum is what deleting them all would free."""
-    own = [0] * len(paths)
-    shared: Dict[Tuple[int, int], _Shared] = {}
+    return [size for size, _ in measure_trees(paths)]
+
+
+def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
+    """`measure`, and with each size the newest modification time (seconds since the
+    epoch) of the tree's own entries, itself included: when it was last changed.
+
+    The trees are walked side by side (the walk is mostly waiting on `lstat`, which
+    lets other threads run), then merged in order, so a shared file's owner is the
+    same as one walk after the other would give."""
+    tops: List[Optional[os.stat_result]] = []
     roots: Set[Tuple[int, int]] = set()
-    for index, path in enumerate(paths):
-        if path is None:
-            continue
-        try:
-            top = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots:
-            continue  # a link is not followed; the same directory twice counts once
-        roots.add((top.st_dev, top.st_ino))
-        own[index] = _bytes(top) + _walk(path, top.st_dev, index, shared)
+    for path in paths:
+        top = None
+        if path is not None:
+            try:
+                top = os.lstat(path)
+            except OSError:
+                pass
+        if top is not None and (not stat.S_ISDIR(top.st_mode) or (top.st_dev, top.st_ino) in roots):
+            top = None  # a link is not followed; the same directory twice counts once
+        if top is not None:
+            roots.add((top.st_dev, top.st_ino))
+        tops.append(top)
+    jobs = [(i, path, top) for i, (path, top) in enumerate(zip(paths, tops)) if path is not None and top is not None]
+    trees: Dict[int, _Tree] = {}
+    if len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(jobs))) as pool:
+            for (i, _, _), tree in zip(jobs, pool.map(lambda job: _walk(job[1], job[2].st_dev), jobs)):
+                trees[i] = tree
+    else:
+        trees = {i: _walk(path, top.st_dev) for i, path, top in jobs}
+    own = [0] * len(paths)
+    newest = [0.0] * len(paths)
+    shared: Dict[Tuple[int, int], _Shared] = {}
+    for index, _, top in jobs:
+        tree = trees[index]
+        own[index] = _bytes(top) + tree.own
+        newest[index] = max(top.st_mtime, tree.newest)
+        for dev, ino, size, links in tree.linked:
+            item = shared.get((dev, ino))
+            if item is None:
+                shared[(dev, ino)] = _Shared(size, index, 1, links)
+            else:
+                item.found += 1
     for item in shared.values():
         if item.found >= item.links:
             own[item.owner] += item.size
-    return own
+    return list(zip(own, newest))
 
 
-def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Shared]) -> int:
-    total = 0
+def _walk(root: str, device: int) -> _Tree:
+    tree = _Tree()
     stack = [root]
     while stack:
         try:
@@ -72,21 +117,18 @@ def _walk(root: str, device: int, index: int, shared: Dict[Tuple[int, int], _Sha
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
+            if st.st_mtime > tree.newest:
+                tree.newest = st.st_mtime
             if stat.S_ISDIR(st.st_mode):
                 if st.st_dev == device:  # another device is a mount: deletion stops there
-                    total += _bytes(st)
+                    tree.own += _bytes(st)
                     stack.append(entry.path)
                 continue
             if st.st_nlink <= 1:
-                total += _bytes(st)
-                continue
-            key = (st.st_dev, st.st_ino)
-            item = shared.get(key)
-            if item is None:
-                shared[key] = _Shared(_bytes(st), index, 1, st.st_nlink)
+                tree.own += _bytes(st)
             else:
-                item.found += 1
-    return total
+                tree.linked.append((st.st_dev, st.st_ino, _bytes(st), st.st_nlink))
+    return tree
 
 
 def human_size(size: int) -> str:
@@ -99,3 +141,19 @@ def human_size(size: int) -> str:
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def parse_size(text: str) -> int:
+    """`500MB` -> 500,000,000 bytes; `200KiB` -> 204,800; a bare number is bytes.
+    KB, MB, GB, TB are powers of 1000 (K, M, G, T too); KiB, MiB, GiB, TiB of 1024."""
+    match = _SIZE_RE.match(text.strip())
+    if not match:
+        raise UsageError(f"invalid size {text!r}",
+                         hint="write a number and an optional unit: 500MB, 1.5GB, 200KiB")
+    unit = (match.group(2) or "b").lower()
+    if unit == "b":
+        factor = 1
+    else:
+        power = "kmgt".index(unit[0]) + 1
+        factor = (1024 if "i" in unit else 1000) ** power
+    return int(float(match.group(1)) * factor)

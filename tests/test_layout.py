@@ -24,6 +24,7 @@ LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("envman.python",),
     ("envman.create",),
     ("envman.projects",),
+    ("envman.discovery",),
     ("envman.shell",),
     ("envman.ops",),
     ("envman.cli",),

@@ -85,7 +85,12 @@ def progress_lines(quiet: bool) -> Callable[[str], None]:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a path that is not UTF-8 (`scan` finds them): escaped, valid JSON
+        text = json.dumps(data, indent=2)
+    typer.echo(text)
 
 
 def tilde(path: str) -> str:

@@ -7,8 +7,10 @@ another file system (its `st_dev` differs), or any mount point listed in
 `/proc/self/mountinfo` (bind mounts keep the device), is left whole, and so is the
 marker of the top directory, so what is left still proves whose it is.
 
-Only `envman.store.lifecycle` calls `delete_tree`, after proving the directory is envman's;
-`delete_cache_tree` is the same walk for envman's cache, whose trees hold no marker.
+Only `envman.store.lifecycle` calls `delete_tree` for the store, after proving the directory
+is envman's; `envman.ops.remove` for an adopted environment and `envman.ops.found` for one
+`scan` found, both with no marker to expect. `delete_cache_tree` is the same walk for
+envman's cache, whose trees hold no marker.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import FrozenSet, List, Optional
+from typing import Callable, FrozenSet, List, Optional
 
 from envman import checkpoints
 from envman.errors import OperationFailed
@@ -30,14 +32,21 @@ class Refused(OperationFailed):
     """The directory is not what the caller proved it to be: nothing was deleted."""
 
 
-def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool = True) -> None:
+Verify = Callable[[int, os.stat_result], None]
+
+
+def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool = True,
+                verify: Optional[Verify] = None) -> None:
     """Delete `directory` (a child of a real directory), its marker last.
 
     `expect_id`: the record id its marker must name, checked on the opened directory
     itself (None: it must hold no marker, only empty directories). Without
     `files_allowed`, the tree may hold nothing but directories, links and envman's own
     marker files (a reservation killed before the build wrote anything): a regular file
-    stops the deletion. Raises OperationFailed naming what was left.
+    stops the deletion. `verify`, given the opened directory's descriptor and `fstat`,
+    may raise `Refused` after the checks above and before anything is deleted: what it
+    examines is the very directory that will be emptied. Raises OperationFailed naming
+    what was left.
     """
     parent_fd = os.open(directory.parent, _DIR_FLAGS)
     try:
@@ -50,13 +59,15 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
             raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
                 raise Refused(f"refusing to delete {directory}: it is a mount point")
             found = markers.read(directory, dir_fd=top)
             if (found.id if found is not None else None) != expect_id:
                 raise Refused(f"refusing to delete {directory}: its marker changed since it "
                               "was proven envman's")
-            walker = _Walker(top_st.st_dev, _mount_points(), files_allowed)
+            if verify is not None:
+                verify(top, top_st)
+            walker = _Walker(top_st.st_dev, mount_points(), files_allowed)
             walker.clear(top, str(directory), keep=markers.MARKER_NAME)
             if walker.left:
                 raise OperationFailed(
@@ -89,9 +100,9 @@ def delete_cache_tree(directory: Path) -> bool:
         top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in _mount_points():
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
                 return False
-            if not _Walker(top_st.st_dev, _mount_points(), files_allowed=True).clear(top, str(directory)):
+            if not _Walker(top_st.st_dev, mount_points(), files_allowed=True).clear(top, str(directory)):
                 return False
         finally:
             os.close(top)
@@ -167,7 +178,7 @@ def is_marker_file(name: str) -> bool:
         name.startswith(f".{markers.MARKER_NAME}.") and name.endswith(".tmp"))
 
 
-def _mount_points() -> FrozenSet[str]:
+def mount_points() -> FrozenSet[str]:
     """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
     try:
         with open("/proc/self/mountinfo", "rb") as handle:

@@ -1,0 +1,160 @@
+"""Acting on what `envman scan` found: adopting it, or deleting it.
+
+Deleting a directory envman did not make is the most dangerous thing it does, so each
+one is checked again at the moment of deletion, on the opened directory itself (see
+`envman.store.delete_tree`): the same directory the scan found (device and inode), not
+a link, on the same file system, still holding `pyvenv.cfg` or `conda-meta/`, not the
+active environment, not the one envman runs in, and not holding a home directory,
+envman's data or the project it serves. A registered environment goes as `rm` would
+take it, its record with it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Set, Tuple
+
+from envman.discovery.scan import Found
+from envman.errors import EnvmanError, UsageError
+from envman.fsutil import is_within
+from envman.models import EnvRecord, name_from_directory
+from envman.ops import adopt as adopting
+from envman.ops import remove as removing
+from envman.store import registry
+from envman.store.delete_tree import Refused, delete_tree
+from envman.store.layout import Store
+
+NOT_ADOPTED = {"conda": "a conda environment", "pipx": "pipx's", "tox": "tox's", "nox": "nox's",
+               "envman": "in envman's store"}
+
+
+@dataclass(frozen=True)
+class Adoption:
+    found: Found
+    record: Optional[EnvRecord]
+    reason: Optional[str] = None  # why it was not adopted
+
+
+@dataclass(frozen=True)
+class Deletion:
+    found: Found
+    deleted: bool
+    reason: Optional[str] = None  # why it was not deleted
+
+
+def adoptable(found: Found, store: Store) -> Optional[str]:
+    """Why `scan --adopt` leaves it alone, or None."""
+    if found.registered is not None:
+        return f"registered already as {found.registered.name!r}"
+    if found.tool in NOT_ADOPTED:
+        return NOT_ADOPTED[found.tool]
+    if is_within(found.path, os.path.realpath(store.envs_dir)):
+        return "in envman's store (`envman doctor --fix` registers it again)"
+    if found.project is None:
+        return "its project is not known (`envman adopt PATH --project DIR`)"
+    return None
+
+
+def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
+    """Register every adoptable one, named after its project (`-2`, `-3` where taken)."""
+    done: List[Adoption] = []
+    chosen: Set[str] = set()
+    for item in found:
+        why = adoptable(item, store)
+        if why is not None:
+            done.append(Adoption(item, None, why))
+            continue
+        assert item.project is not None
+        try:
+            name = _free_name(store, item, chosen)
+            record = adopting.adopt(store, Path(item.path), name=name, project=Path(item.project))
+        except EnvmanError as exc:
+            done.append(Adoption(item, None, exc.message))
+            continue
+        chosen.add(record.name.lower())
+        done.append(Adoption(item, record))
+    return done
+
+
+def _free_name(store: Store, item: Found, chosen: Set[str]) -> str:
+    assert item.project is not None
+    try:
+        base = name_from_directory(os.path.basename(item.project.rstrip(os.sep)))
+    except UsageError:
+        base = name_from_directory(os.path.basename(item.path))
+    current = registry.load(store) if store.registry_path.exists() else None
+    for n in range(1, 10000):
+        name = base if n == 1 else f"{base[:60]}-{n}"
+        if name.lower() not in chosen and (current is None or current.find(name) is None):
+            return name
+    raise UsageError(f"no free name for {item.path}")
+
+
+class _Protected:
+    """What may never be deleted: the active environment, the running interpreter's, homes."""
+
+    def __init__(self, store: Store) -> None:
+        self.identities: Set[Tuple[int, int]] = set()
+        for path in (os.environ.get("VIRTUAL_ENV"), sys.prefix, sys.exec_prefix, sys.base_prefix):
+            if path:
+                try:
+                    st = os.stat(path)
+                    self.identities.add((st.st_dev, st.st_ino))
+                except OSError:
+                    pass
+        self.inside = [os.path.realpath(p) for p in (sys.executable, os.path.expanduser("~"),
+                                                     str(store.root)) if p]
+
+    def refusal(self, found: Found) -> Optional[str]:
+        if (found.device, found.inode) in self.identities:
+            return "it is the active environment, or the one envman runs in"
+        real = os.path.realpath(found.path)
+        if real == os.sep or any(is_within(p, real) for p in self.inside):
+            return "it holds the running interpreter, a home directory or envman's data"
+        if found.project is not None and is_within(os.path.realpath(found.project), real):
+            return "it holds its own project"
+        return None
+
+
+def delete_all(store: Store, found: Sequence[Found]) -> List[Deletion]:
+    protected = _Protected(store)
+    return [_delete_one(store, item, protected) for item in found]
+
+
+def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
+    why = protected.refusal(item)
+    if why is not None:
+        return Deletion(item, False, why)
+    try:
+        if item.registered is not None:
+            removed, refused = removing.remove(store, [item.registered], delete_adopted=True, skip_unsafe=True)
+            if refused:
+                return Deletion(item, False, refused[0].reason)
+            return Deletion(item, bool(removed) and removed[0].deleted is not None)
+        if is_within(item.path, os.path.realpath(store.envs_dir)):
+            return Deletion(item, False, "in envman's store but not registered: `envman doctor --fix` decides")
+        delete_tree(Path(item.path), None, verify=lambda fd, st: _still_the_same(item, fd, st, protected))
+        return Deletion(item, True)
+    except EnvmanError as exc:
+        return Deletion(item, False, exc.message)
+
+
+def _still_the_same(item: Found, fd: int, st: os.stat_result, protected: _Protected) -> None:
+    def refuse(why: str) -> Refused:
+        return Refused(f"refusing to delete {item.path}: {why}")
+
+    if (st.st_dev, st.st_ino) != (item.device, item.inode):
+        raise refuse("it is not the directory the scan found (it was replaced)")
+    if (st.st_dev, st.st_ino) in protected.identities:
+        raise refuse("it is the active environment, or the one envman runs in")
+    what = "pyvenv.cfg" if item.kind == "pep405" else "conda-meta"
+    try:
+        held = os.stat(what, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        raise refuse(f"it no longer holds {what}") from None
+    if not (stat.S_ISREG(held.st_mode) if item.kind == "pep405" else stat.S_ISDIR(held.st_mode)):
+        raise refuse(f"its {what} is not a {'file' if item.kind == 'pep405' else 'directory'}")
