@@ -256,8 +256,9 @@ class Tree:
 
     def environment(self, env: Path, style: str, tool: str, project: Optional[Path], *,
                     python: Optional[Python] = None, dists: Optional[int] = None, pip: bool = False,
-                    real: bool = False) -> None:
-        """One PEP 405 environment at `env`, made by `tool` in the way `style` writes pyvenv.cfg."""
+                    real: bool = False, extra: Optional[Dict[str, str]] = None) -> None:
+        """One PEP 405 environment at `env`, made by `tool` in the way `style` writes pyvenv.cfg;
+        `extra`: more files in it (name: text), such as pipenv's `.project`."""
         python = python or self.python()
         if real:  # the real thing, made by this interpreter
             subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
@@ -284,6 +285,8 @@ class Tree:
             shutil.copytree(info, site / info.name, symlinks=True)
             for script in ("pip", "pip3", f"pip{python.minor}"):
                 self.write(env / "bin" / script, f"#!{env}/bin/python\nfrom pip._internal.cli.main import main\n")
+        for name, text in (extra or {}).items():
+            self.write(env / name, text)
         self.age(env, self.rng.uniform(0.5, 400))
         self.expected.append(Expected(str(env), tool, str(project) if project else None))
 
@@ -374,8 +377,8 @@ class Tree:
             for name in ("py311", "lint", ".pkg"):
                 env = path / ".tox" / name
                 self.environment(env, "virtualenv", "tox", path, python=self.here, pip=pip and name == "py311",
-                                 dists=2 if name == ".pkg" else None)
-                self.write(env / ".tox-info.json", '{"ToxEnv": {"name": "%s"}}\n' % name)
+                                 dists=2 if name == ".pkg" else None,
+                                 extra={".tox-info.json": '{"ToxEnv": {"name": "%s"}}\n' % name})
             if self.rng.random() < 0.5:
                 self.environment(path / ".venv", "uv", "uv", path)
         elif kind == "nox":
@@ -388,8 +391,7 @@ class Tree:
             self.environment(env, "virtualenv", "poetry", path, python=python, pip=pip)
         elif kind == "pipenv":
             env = self.home / ".local" / "share" / "virtualenvs" / pipenv_env_name(str(path))
-            self.environment(env, "virtualenv", "pipenv", path, pip=pip)
-            self.write(env / ".project", str(path))
+            self.environment(env, "virtualenv", "pipenv", path, pip=pip, extra={".project": str(path)})
         if self.rng.random() < 0.28 or kind == "js":
             self.node_modules(path)
 
@@ -401,9 +403,8 @@ class Tree:
             self.write(workon / hook, "#!/bin/bash\n")
         for i, name in enumerate(("scratch", "notebooks", "ops-tools")):
             project = self.projects[i * 7] if i < 2 and len(self.projects) > 7 else None
-            self.environment(workon / name, "virtualenv", "virtualenvwrapper", project)
-            if project:
-                self.write(workon / name / ".project", str(project))
+            self.environment(workon / name, "virtualenv", "virtualenvwrapper", project,
+                             extra={".project": str(project)} if project else None)
         # pyenv: a base interpreter (not an environment) with a pyenv-virtualenv env inside
         base = home / ".pyenv" / "versions" / self.here.version
         os.makedirs(base / "bin")
@@ -411,7 +412,11 @@ class Tree:
         os.symlink(f"python{self.here.minor}", base / "bin" / "python")
         for name in ("os", "re", "json/__init__", "json/decoder", "typing", "pathlib", "abc"):
             self.write(base / "lib" / f"python{self.here.minor}" / f"{name}.py", self.text(1000, 12000))
-        self.environment(base / "envs" / "tools", "venv", "pyenv-virtualenv", None, python=self.here)
+        # pyenv-virtualenv's project: the one whose `.python-version` names the environment
+        user = self.projects[3] if len(self.projects) > 3 else None
+        if user:
+            self.write(user / ".python-version", "tools\n")
+        self.environment(base / "envs" / "tools", "venv", "pyenv-virtualenv", user, python=self.here)
         os.symlink(f"{self.here.version}/envs/tools", home / ".pyenv" / "versions" / "tools")
         # conda: a base install (not an environment) holding two environments
         conda = home / "miniconda3"
@@ -486,6 +491,7 @@ def generate(home: Path, projects: int, seed: int, registered: int) -> Tree:
     for i, path in enumerate(paths[4:4 + registered]):
         name = path.name
         subprocess.run([sys.executable, "-m", "envman", "new", name, "--project", str(path), "--without-pip",
+                        "--python", os.path.realpath(sys.executable),
                         "-q", *(["--link"] if i % 2 == 0 else [])], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         tree.expected.append(Expected(str(home / ".local" / "share" / "envman" / "envs" / name), "envman", str(path)))
@@ -505,7 +511,7 @@ def envman_environ(home: Path) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "ENVMAN_"))}
     env.update(HOME=str(home), ENVMAN_HOME=str(home / ".local" / "share" / "envman"),
                ENVMAN_CONFIG=str(home / ".config" / "envman" / "config.toml"), PYTHONPATH=str(REPO),
-               ENVMAN_NO_UV="1")
+               PYENV_ROOT=str(home / ".pyenv"), ENVMAN_NO_UV="1")
     return env
 
 
@@ -581,6 +587,7 @@ def available(command: str, env: Dict[str, str]) -> bool:
 def coverage(envman_out: str, killpy_out: str, expected: Sequence[Expected]) -> List[str]:
     """Lines saying which of KillPy's environments envman lists, with tool and project."""
     ours = {os.path.realpath(e["path"]): e for e in json.loads(envman_out)}
+    truth = {os.path.realpath(e.path): e for e in expected}
     theirs = [k for k in json.loads(killpy_out) if k["type"] not in KILLPY_NOT_ENVS]
     lines: List[str] = []
     found = described = 0
@@ -602,6 +609,7 @@ def coverage(envman_out: str, killpy_out: str, expected: Sequence[Expected]) -> 
             described += 1
         else:
             undescribed += [f"    {entry['type']:<11} {e['path']}  tool={e.get('tool')} project={e.get('project')}"
+                            + ("  (made without one)" if made_without(truth, e["path"]) else "")
                             for e in inside if not (e.get("tool") and e.get("project"))]
     lines.append(f"KillPy's environments: {len(theirs)} ({dict(Counter(k['type'] for k in theirs))})")
     lines.append(f"  also listed by envman: {found}/{len(theirs)}; with a tool and a project: {described}/{len(theirs)}")
@@ -612,7 +620,6 @@ def coverage(envman_out: str, killpy_out: str, expected: Sequence[Expected]) -> 
     extra = sorted(p for p in ours if p not in claimed)
     lines.append(f"  listed by envman and not by KillPy: {len(extra)}")
     lines += [f"    {ours[p].get('tool')!s:<17} {p}" for p in extra]
-    truth = {os.path.realpath(e.path): e for e in expected}
     wrong = []
     for path, want in sorted(truth.items()):
         got = ours.get(path)
@@ -626,6 +633,12 @@ def coverage(envman_out: str, killpy_out: str, expected: Sequence[Expected]) -> 
                  f"with the right tool and project; {len(unexpected)} listed that were not made")
     lines += wrong + [f"    not made     {p}" for p in unexpected]
     return lines
+
+
+def made_without(truth: Dict[str, Expected], path: str) -> bool:
+    """Whether the generator made the environment at `path` with no project to tell."""
+    made = truth.get(os.path.realpath(path))
+    return made is not None and made.project is None
 
 
 # -- envman find over 1,000 registered ------------------------------------------------------
