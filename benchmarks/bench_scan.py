@@ -44,7 +44,7 @@ that KillPy does not; and compares envman's `tool` and `project` with what the g
 made. It prints figures, never judges: no threshold fails the run.
 
 Usage: python benchmarks/bench_scan.py [--projects 160] [--runs 5] [--seed 18] [--keep]
-       [--find-envs 1000] [--killpy-version 1.3.1]
+       [--find-envs 1000] [--find "urllib3<2.2.2"] [--killpy-version 1.3.1] [--profile]
 """
 
 from __future__ import annotations
@@ -653,6 +653,45 @@ def registry_with_packages(root: Path, count: int, seed: int) -> None:
                            tree.rng.randint(15, 25))
 
 
+# -- where the time goes -----------------------------------------------------------------
+
+SCAN_PARTS = {("envman/__main__.py", "<module>"): "the whole command (in-process)",
+              ("envman/cli/main.py", "<module>"): "importing envman.cli.main (typer)",
+              ("envman/discovery/scan.py", "scan"): "envman.discovery.scan.scan: the work",
+              ("envman/discovery/walk.py", "walk"): "  walking the tree",
+              ("envman/discovery/classify.py", "identify"): "  tool, project, Python of each",
+              ("envman/sizes.py", "measure_trees"): "  measuring sizes (threads: time waited)",
+              ("json/__init__.py", "dumps"): "writing the JSON"}
+FIND_PARTS = {("envman/__main__.py", "<module>"): "the whole command (in-process)",
+              ("envman/cli/main.py", "<module>"): "importing envman.cli.main (typer)",
+              ("envman/ops/find.py", "<module>"): "importing envman.ops.find (packaging)",
+              ("envman/store/registry.py", "load"): "loading the registry",
+              ("envman/ops/find.py", "find"): "envman.ops.find.find: the work",
+              ("envman/python/installed.py", "site_packages"): "  finding each site-packages",
+              ("envman/python/installed.py", "installed"): "  listing and reading metadata"}
+
+
+def profile(label: str, cmd: List[str], env: Dict[str, str], cwd: Path, parts: Dict[Tuple[str, str], str]) -> None:
+    """Where one run of `cmd` (`python -m envman ...`) spends its time: cProfile's
+    cumulative times of `parts` (it inflates Python-heavy parts; a part not found is not
+    printed)."""
+    import pstats
+
+    out = cwd / "profile.out"
+    subprocess.run([cmd[0], "-m", "cProfile", "-o", str(out), *cmd[1:]], env=env, cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL)
+    stats = pstats.Stats(str(out))
+    rows: Dict[str, float] = {}
+    for (filename, _, function), entry in stats.stats.items():  # type: ignore[attr-defined]
+        for (suffix, name), part in parts.items():
+            if filename.endswith(suffix) and function == name:
+                rows[part] = max(rows.get(part, 0.0), entry[3])
+    print(f"\nwhere one `{label}` spends its time (cProfile, cumulative):")
+    for part in parts.values():
+        if part in rows:
+            print(f"    {part:<48}{rows[part] * 1000:8.1f} ms")
+
+
 # -- main ---------------------------------------------------------------------------------
 
 def main() -> None:
@@ -665,6 +704,7 @@ def main() -> None:
     parser.add_argument("--find", default="urllib3<2.2.2", help="the requirement `envman find` looks for")
     parser.add_argument("--killpy-version", default="1.3.1")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree and print its path")
+    parser.add_argument("--profile", action="store_true", help="also profile one `envman scan` and one `envman find`")
     args = parser.parse_args()
     compiled()
     exe = killpy(args.killpy_version)
@@ -694,8 +734,8 @@ def main() -> None:
             root = tmp / "registry"
             registry_with_packages(root, args.find_envs, args.seed)
             listing = dict(env, ENVMAN_HOME=str(root))
-            pairs.append(Pair(f"`envman find {args.find}` / `envman ls --json`, {args.find_envs} registered",
-                              [sys.executable, "-m", "envman", "find", args.find],
+            find = [sys.executable, "-m", "envman", "find", args.find]
+            pairs.append(Pair(f"`envman find \"{args.find}\"` / `envman ls --json`, {args.find_envs:,} registered", find,
                               [sys.executable, "-m", "envman", "ls", "--json"], listing, tmp,
                               "envman find", "envman ls --json", 1.5))
         for pair in pairs:  # warm-up: page cache, byte code
@@ -723,6 +763,10 @@ def main() -> None:
         else:
             listed = [k for k in json.loads(killpy_out) if k["type"] not in KILLPY_NOT_ENVS]
             print(f"KillPy's environments: {len(listed)} ({dict(Counter(k['type'] for k in listed))})")
+        if args.profile and has_scan:
+            profile("envman scan DIR --json", scan, env, tmp, SCAN_PARTS)
+        if args.profile and has_find:
+            profile(f"envman find \"{args.find}\"", find, listing, tmp, FIND_PARTS)
         print("\nREADME rows (draft):")
         for pair in pairs:
             if pair.target == pair.target:  # not NaN
