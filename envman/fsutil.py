@@ -15,7 +15,7 @@ from envman import checkpoints
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
-    from typing import Optional, Tuple, Union
+    from typing import FrozenSet, Optional, Tuple, Union
 
     PathLike = Union[str, "os.PathLike[str]"]
 
@@ -192,3 +192,25 @@ def is_within(path: PathLike, directory: PathLike) -> bool:
     """Whether `path` is `directory` or below it (both made absolute; no link resolved)."""
     path, directory = os.path.abspath(path), os.path.abspath(directory)
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def mount_points() -> FrozenSet[str]:
+    """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            lines = handle.read().decode("utf-8", "surrogateescape").splitlines()
+    except OSError:
+        return frozenset()
+    points = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.add(_unescape(fields[4]))
+    return frozenset(points)
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        text = text.replace(code, chr(int(code[1:], 8)))
+    return text

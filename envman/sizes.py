@@ -19,9 +19,10 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from envman.errors import UsageError
+from envman.fsutil import mount_points
 
 _WORKERS = 4
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
@@ -55,13 +56,17 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
     return [size for size, _ in measure_trees(paths)]
 
 
-def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
+def measure_trees(paths: Sequence[Optional[str]],
+                  mounts: Optional[FrozenSet[str]] = None) -> List[Tuple[int, float]]:
     """`measure`, and with each size the newest modification time (seconds since the
     epoch) of the tree's own entries, itself included: when it was last changed.
 
     The trees are walked side by side (the walk is mostly waiting on `lstat`, which
     lets other threads run), then merged in order, so a shared file's owner is the
-    same as one walk after the other would give."""
+    same as one walk after the other would give. `mounts`: the mount points (default:
+    this process's), where the walk stops as deletion does, a bind mount included."""
+    if mounts is None:
+        mounts = mount_points()
     tops: List[Optional[os.stat_result]] = []
     roots: Set[Tuple[int, int]] = set()
     for path in paths:
@@ -80,10 +85,10 @@ def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
     trees: Dict[int, _Tree] = {}
     if len(jobs) > 1:
         with ThreadPoolExecutor(max_workers=min(_WORKERS, len(jobs))) as pool:
-            for (i, _, _), tree in zip(jobs, pool.map(lambda job: _walk(job[1], job[2].st_dev), jobs)):
+            for (i, _, _), tree in zip(jobs, pool.map(lambda job: _walk(job[1], job[2].st_dev, mounts), jobs)):
                 trees[i] = tree
     else:
-        trees = {i: _walk(path, top.st_dev) for i, path, top in jobs}
+        trees = {i: _walk(path, top.st_dev, mounts) for i, path, top in jobs}
     own = [0] * len(paths)
     newest = [0.0] * len(paths)
     shared: Dict[Tuple[int, int], _Shared] = {}
@@ -103,7 +108,7 @@ def measure_trees(paths: Sequence[Optional[str]]) -> List[Tuple[int, float]]:
     return list(zip(own, newest))
 
 
-def _walk(root: str, device: int) -> _Tree:
+def _walk(root: str, device: int, mounts: FrozenSet[str]) -> _Tree:
     tree = _Tree()
     stack = [root]
     while stack:
@@ -120,7 +125,7 @@ def _walk(root: str, device: int) -> _Tree:
             if st.st_mtime > tree.newest:
                 tree.newest = st.st_mtime
             if stat.S_ISDIR(st.st_mode):
-                if st.st_dev == device:  # another device is a mount: deletion stops there
+                if st.st_dev == device and entry.path not in mounts:  # deletion stops at a mount
                     tree.own += _bytes(st)
                     stack.append(entry.path)
                 continue

@@ -25,6 +25,8 @@ CFG_MAX = 1024
 _SMALL = 4096
 IN_PROJECT = frozenset({".venv", "venv"})
 _POETRY_NAME = re.compile(r"(.+)-([A-Za-z0-9_-]{8})-py\d+\.\d+\Z")
+_PDM_NAME = re.compile(r"(.+)-([A-Za-z0-9_-]{8})-[^-]+\Z")
+_HATCH_HASH = re.compile(r"[A-Za-z0-9_-]{8}\Z")
 _PIPENV_NAME = re.compile(r".+-[A-Za-z0-9_-]{8}\Z")
 _CONDA_PYTHON = re.compile(r"python-(\d+\.\d+(?:\.\d+)?)-[^-]+\.json\Z")
 
@@ -43,7 +45,7 @@ class Classifier:
     def __init__(self, walk: Walk, stores: Stores) -> None:
         self.walk = walk
         self.stores = stores
-        self._poetry_projects: Optional[Dict[str, str]] = None
+        self._hashed: Dict[str, Dict[str, str]] = {}
         self._pyenv_projects: Optional[Dict[str, str]] = None
 
     def identify(self, candidate: Candidate, registered_project: Optional[str] = None) -> Identity:
@@ -95,10 +97,12 @@ class Classifier:
         pointed = self._pointed(path)
         if pointed is not None:
             return pointed
-        if tool == "poetry":
-            match = _POETRY_NAME.match(os.path.basename(path))
+        if tool in ("poetry", "pdm"):
+            match = (_POETRY_NAME if tool == "poetry" else _PDM_NAME).match(os.path.basename(path))
             if match:
-                return self._poetry().get(match.group(2))
+                return self._by_hash(tool).get(match.group(2))
+        if tool == "hatch" and _HATCH_HASH.match(os.path.basename(parent)):
+            return self._by_hash(tool).get(os.path.basename(parent))
         if tool == "pyenv-virtualenv":
             return self._pyenv().get(os.path.basename(path))
         return None
@@ -107,14 +111,14 @@ class Classifier:
         real = os.path.realpath(path)
         return self.walk.listed.get(real) or self.walk.pointed.get(real)
 
-    def _poetry(self) -> Dict[str, str]:
-        """The hash poetry puts in an environment's name, for each project the walk saw."""
-        if self._poetry_projects is None:
-            self._poetry_projects = {}
+    def _by_hash(self, tool: str) -> Dict[str, str]:
+        """The hash `tool` puts in its environments' paths, for each project the walk saw."""
+        if tool not in self._hashed:
+            self._hashed[tool] = {}
             for directory, held in self.walk.project_files.items():
                 if "pyproject.toml" in held:
-                    self._poetry_projects.setdefault(poetry_hash(directory), directory)
-        return self._poetry_projects
+                    self._hashed[tool].setdefault(project_hash(tool, directory), directory)
+        return self._hashed[tool]
 
     def _pyenv(self) -> Dict[str, str]:
         """pyenv-virtualenv environment name -> the project whose `.python-version` names it."""
@@ -127,11 +131,17 @@ class Classifier:
         return self._pyenv_projects
 
 
-def poetry_hash(project: str) -> str:
-    """The eight characters poetry derives from a project's directory for its
-    environments' names (`NAME-HASH-py3.12`): its real path's SHA-256, URL-safe base64."""
-    digest = hashlib.sha256(os.path.normcase(os.path.realpath(project)).encode("utf-8", "surrogateescape"))
-    return base64.urlsafe_b64encode(digest.digest()).decode()[:8]
+def project_hash(tool: str, project: str) -> str:
+    """The eight characters a tool derives from a project's directory for the path of its
+    environments, URL-safe base64 of a digest: poetry's `NAME-HASH-py3.12` (SHA-256 of
+    the real path), hatch's `NAME/HASH/ENV` (SHA-256 of the path), pdm's
+    `NAME-HASH-ENV` (MD5 of the path)."""
+    if tool == "poetry":
+        text, digest = os.path.normcase(os.path.realpath(project)), hashlib.sha256
+    else:
+        text, digest = project, (hashlib.md5 if tool == "pdm" else hashlib.sha256)
+    raw = digest(text.encode("utf-8", "surrogateescape")).digest()
+    return base64.urlsafe_b64encode(raw).decode()[:8]
 
 
 def read_cfg(path: str) -> Dict[str, str]:

@@ -19,9 +19,9 @@ from envman.discovery.classify import Classifier
 from envman.discovery.roots import distinct_roots, tool_stores
 from envman.discovery.walk import Progress, walk
 from envman.errors import UsageError
+from envman.fsutil import mount_points
 from envman.models import EnvRecord
 from envman.store import registry
-from envman.store.delete_tree import mount_points
 from envman.store.layout import Store
 
 TOOLS = ("envman", "venv", "virtualenv", "uv", "poetry", "pipenv", "virtualenvwrapper", "pyenv-virtualenv",
@@ -60,13 +60,14 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
          unused_after: Optional[timedelta] = None) -> Scan:
     """What is under `roots`; `unused_after` adds the `unused` reason."""
     real = [str(p) for p in distinct_roots(roots)]
-    walked = walk(real, progress, mount_points())
+    mounts = mount_points()
+    walked = walk(real, progress, mounts)
     stores = tool_stores(envman_envs=os.path.realpath(store.envs_dir))
     records = _records_by_path(store)
     classifier = Classifier(walked, stores)
     if progress is not None:
         progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
-    measured = sizes.measure_trees([c.path for c in walked.candidates])
+    measured = sizes.measure_trees([c.path for c in walked.candidates], mounts)
     moment = now()
     found = []
     for candidate, (size, newest) in zip(walked.candidates, measured):

@@ -96,7 +96,7 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
                 st = os.lstat(directory)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) not in seen:
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 result.candidates.append(Candidate(directory, kind, st.st_dev, st.st_ino))
             continue

@@ -4,8 +4,9 @@ Deleting a directory envman did not make is the most dangerous thing it does, so
 one is checked again at the moment of deletion, on the opened directory itself (see
 `envman.store.delete_tree`): the same directory the scan found (device and inode), not
 a link, on the same file system, still holding `pyvenv.cfg` or `conda-meta/`, not the
-active environment, not the one envman runs in, and not holding a home directory,
-envman's data or the project it serves. A registered environment goes as `rm` would
+active environment, not the one envman runs in, not a project itself (`.git`,
+`pyproject.toml`...), and not holding a home directory, envman's data or the project it
+serves. A registered environment goes as `rm` would
 take it, its record with it.
 """
 
@@ -28,6 +29,9 @@ from envman.store import registry
 from envman.store.delete_tree import Refused, delete_tree
 from envman.store.layout import Store
 
+# What an environment never holds and a project does: `python -m venv .` in a project
+# makes the project an environment, and deleting that would delete the project.
+PROJECT_MARKS = (".git", ".hg", ".svn", "pyproject.toml", "setup.py", "setup.cfg")
 NOT_ADOPTED = {"conda": "a conda environment", "pipx": "pipx's", "tox": "tox's", "nox": "nox's",
                "envman": "in envman's store"}
 
@@ -137,7 +141,8 @@ def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
             return Deletion(item, bool(removed) and removed[0].deleted is not None)
         if is_within(item.path, os.path.realpath(store.envs_dir)):
             return Deletion(item, False, "in envman's store but not registered: `envman doctor --fix` decides")
-        delete_tree(Path(item.path), None, verify=lambda fd, st: _still_the_same(item, fd, st, protected))
+        delete_tree(Path(item.path), None, verify=lambda fd, st: _still_the_same(item, fd, st, protected),
+                    last="pyvenv.cfg" if item.kind == "pep405" else "conda-meta")
         return Deletion(item, True)
     except EnvmanError as exc:
         return Deletion(item, False, exc.message)
@@ -158,3 +163,11 @@ def _still_the_same(item: Found, fd: int, st: os.stat_result, protected: _Protec
         raise refuse(f"it no longer holds {what}") from None
     if not (stat.S_ISREG(held.st_mode) if item.kind == "pep405" else stat.S_ISDIR(held.st_mode)):
         raise refuse(f"its {what} is not a {'file' if item.kind == 'pep405' else 'directory'}")
+    for mark in PROJECT_MARKS:
+        try:
+            os.stat(mark, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
+        raise refuse(f"it is a project too (it holds {mark}): delete it yourself if you mean it")

@@ -23,6 +23,7 @@ from typing import Callable, FrozenSet, List, Optional
 
 from envman import checkpoints
 from envman.errors import OperationFailed
+from envman.fsutil import mount_points
 from envman.store import markers
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -36,8 +37,10 @@ Verify = Callable[[int, os.stat_result], None]
 
 
 def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool = True,
-                verify: Optional[Verify] = None) -> None:
-    """Delete `directory` (a child of a real directory), its marker last.
+                verify: Optional[Verify] = None, last: str = markers.MARKER_NAME) -> None:
+    """Delete `directory` (a child of a real directory), its entry `last` (the marker,
+    else what makes it an environment: `pyvenv.cfg`, `conda-meta/`) at the very end,
+    so that a deletion cut short still leaves a directory that says what it is.
 
     `expect_id`: the record id its marker must name, checked on the opened directory
     itself (None: it must hold no marker, only empty directories). Without
@@ -48,7 +51,13 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
     examines is the very directory that will be emptied. Raises OperationFailed naming
     what was left.
     """
-    parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    try:
+        parent_fd = os.open(directory.parent, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Refused(f"refusing to delete {directory}: the directory holding it is not a "
+                          "directory (a symbolic link was put in its place)") from None
+        raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
     try:
         try:
             top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
@@ -68,17 +77,16 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
             if verify is not None:
                 verify(top, top_st)
             walker = _Walker(top_st.st_dev, mount_points(), files_allowed)
-            walker.clear(top, str(directory), keep=markers.MARKER_NAME)
+            walker.clear(top, str(directory), keep=last)
+            if not walker.left:
+                walker.remove_entry(top, str(directory), last)
             if walker.left:
                 raise OperationFailed(
                     f"cannot delete all of {directory}: {walker.left[0]} "
                     f"{'is on another file system (a mount)' if walker.mounts_left else 'was left'}",
-                    hint="nothing outside the environment was touched; unmount it, then "
-                         "`envman doctor --fix` finishes the deletion")
-            try:
-                os.unlink(markers.MARKER_NAME, dir_fd=top)
-            except FileNotFoundError:
-                pass
+                    hint="nothing outside the environment was touched; unmount it, then " +
+                         ("`envman doctor --fix` finishes the deletion" if expect_id is not None
+                          else "run the command again"))
         finally:
             os.close(top)
         os.rmdir(directory.name, dir_fd=parent_fd)
@@ -122,6 +130,28 @@ class _Walker:
         self.left: List[str] = []
         self.mounts_left = False
         self.unlinked = 0
+
+    def remove_entry(self, dir_fd: int, path: str, name: str) -> None:
+        """Delete the one entry `name` of the directory open as `dir_fd` (a tree too)."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(name, dir_fd=dir_fd)
+            return
+        child = os.path.join(path, name)
+        sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            if os.fstat(sub).st_dev != self.device or child in self.mounts:
+                self.left.append(child)
+                self.mounts_left = True
+                return
+            emptied = self.clear(sub, child)
+        finally:
+            os.close(sub)
+        if emptied:
+            os.rmdir(name, dir_fd=dir_fd)
 
     def clear(self, dir_fd: int, path: str, keep: Optional[str] = None) -> bool:
         """Empty the directory open as `dir_fd`; True if nothing was left in it."""
@@ -176,25 +206,3 @@ def is_marker_file(name: str) -> bool:
     """envman's marker, or the temporary file of a marker write that was cut short."""
     return name == markers.MARKER_NAME or (
         name.startswith(f".{markers.MARKER_NAME}.") and name.endswith(".tmp"))
-
-
-def mount_points() -> FrozenSet[str]:
-    """Every mount point of this process's mount namespace (Linux); empty elsewhere."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as handle:
-            lines = handle.read().decode("utf-8", "surrogateescape").splitlines()
-    except OSError:
-        return frozenset()
-    points = set()
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            points.add(_unescape(fields[4]))
-    return frozenset(points)
-
-
-def _unescape(text: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for code in ("\\040", "\\011", "\\012", "\\134"):
-        text = text.replace(code, chr(int(code[1:], 8)))
-    return text

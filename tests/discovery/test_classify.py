@@ -76,16 +76,21 @@ def test_project_from_project_file_listing_link_and_poetry_hash(tmp_path: Path) 
     (tmp_path / "api" / ".python-envs").write_text(f"# mine\n{listed}\n")
     (tmp_path / "poet").mkdir()
     (tmp_path / "poet" / "pyproject.toml").write_text("[tool.poetry]\nname = 'poet'\n")
-    from envman.discovery.classify import poetry_hash
-    make_env(home / ".cache" / "pypoetry" / "virtualenvs" / f"poet-{poetry_hash(str(tmp_path / 'poet'))}-py3.12",
+    from envman.discovery.classify import project_hash
+    make_env(home / ".cache" / "pypoetry" / "virtualenvs" / f"poet-{project_hash('poetry', str(tmp_path / 'poet'))}-py3.12",
+             virtualenv="20")
+    make_env(home / ".local" / "share" / "hatch" / "env" / "virtual" / "poet"
+             / project_hash("hatch", str(tmp_path / "poet")) / "poet", virtualenv="20")
+    make_env(home / ".local" / "share" / "pdm" / "venvs" / f"poet-{project_hash('pdm', str(tmp_path / 'poet'))}-3.12",
              virtualenv="20")
     found = identify(tmp_path, {"HOME": str(home)})
     projects = {k: v.project for k, v in found.items()}
     assert projects["home/.virtualenvs/proj"] == str(tmp_path / "proj")
     assert projects["home/.cache/uv/environments/web-abc"] == str(tmp_path / "web")
     assert projects["home/elsewhere/api-3.11"] == str(tmp_path / "api")
-    assert [v.project for k, v in found.items() if "pypoetry" in k] == [str(tmp_path / "poet")]
-    assert len(found) == 4  # the `.venv` link is not a second environment
+    assert {v.tool: v.project for k, v in found.items() if "poet" in k} == {
+        "poetry": str(tmp_path / "poet"), "hatch": str(tmp_path / "poet"), "pdm": str(tmp_path / "poet")}
+    assert len(found) == 6  # the `.venv` link is not a second environment
 
 
 def test_python_version_from_each_tools_keys_and_conda(tmp_path: Path) -> None:
