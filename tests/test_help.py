@@ -32,6 +32,7 @@ USAGE: Dict[str, str] = {
     "shell": "envman shell [OPTIONS] [NAME]",
     "mv": "envman mv [OPTIONS] NAME [NEWNAME]",
     "link": "envman link [OPTIONS] [NAME]",
+    "scan": "envman scan [OPTIONS] [DIR...]",
 }
 # Options that take a value, and the word their help row must show.
 METAVARS = {
@@ -40,7 +41,8 @@ METAVARS = {
     ("prune", "--older-than"): "AGE", ("adopt", "--name"): "NAME", ("adopt", "--project"): "DIR",
     ("recreate", "--python"): "SPEC", ("recreate", "--requirement"): "FILE",
     ("activate", "--shell"): "SHELL", ("deactivate", "--shell"): "SHELL", ("shell", "--shell"): "SHELL",
-    ("mv", "--project"): "DIR",
+    ("mv", "--project"): "DIR", ("scan", "--type"): "TOOL", ("scan", "--older-than"): "AGE",
+    ("scan", "--min-size"): "SIZE",
 }
 # What typer 0.2x would print for Python types, and click's usage braces.
 TYPE_NAMES = re.compile(r"<[A-Za-z_][\w\[\], |.]*>|\blist\[|\b(?:str|bool|int|Path)\b(?!\w)|[{}]")

@@ -21,7 +21,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 @app.command()
 @handled
 def scan(
-    dirs: Optional[List[str]] = typer.Argument(None, metavar="[DIR]...", help="Where to look (default: the home directory and the tools' stores)."),
+    dirs: Optional[List[str]] = typer.Argument(None, metavar="DIR", help="Where to look (default: the home directory and the tools' stores)."),
     tools: Optional[List[str]] = typer.Option(None, "--type", "-t", metavar="TOOL", help="Only environments made by TOOL (repeatable)."),
     older_than: Optional[str] = typer.Option(None, "--older-than", metavar="AGE", help="Only those unchanged (and unused) for longer than AGE."),
     min_size: Optional[str] = typer.Option(None, "--min-size", metavar="SIZE", help="Only those of at least SIZE (500MB, 1.5GB, 200KiB)."),
