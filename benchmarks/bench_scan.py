@@ -667,7 +667,8 @@ FIND_PARTS = {("envman/__main__.py", "<module>"): "the whole command (in-process
               ("envman/ops/find.py", "<module>"): "importing envman.ops.find (packaging)",
               ("envman/store/registry.py", "load"): "loading the registry",
               ("envman/ops/find.py", "find"): "envman.ops.find.find: the work",
-              ("envman/python/installed.py", "site_packages"): "  finding each site-packages",
+              ("envman/ops/find.py", "places"): "  each environment once (real paths)",
+              ("envman/python/installed.py", "_site_dirs"): "  finding each site-packages",
               ("envman/python/installed.py", "installed"): "  listing and reading metadata"}
 
 
