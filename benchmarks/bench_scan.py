@@ -30,6 +30,7 @@ warm-up), every command with HOME pointed at the tree:
   `envman scan DIR --json`  vs  `killpy list --path DIR --json --quiet --type ...`   (target <= 0.33)
   `envman scan DIR --json`  vs  `find DIR -name pyvenv.cfg`                           (target <= 3.0)
   `envman find NAME`, 1,000 registered  vs  `envman ls --json` over the same            (target <= 1.5)
+  `envman ls --json`  vs  `killpy list --help`: what each pays to start, before any work
 
 KillPy's `--type` flags keep to its environment detectors (venv, tox, poetry, pipenv, conda,
 pipx, hatch, uv): without them it also walks out and sizes every `__pycache__`,
@@ -43,7 +44,7 @@ environments in it), which of those have a `tool` and a `project`, and what envm
 that KillPy does not; and compares envman's `tool` and `project` with what the generator
 made. It prints figures, never judges: no threshold fails the run.
 
-Usage: python benchmarks/bench_scan.py [--projects 160] [--runs 5] [--seed 18] [--keep]
+Usage: python benchmarks/bench_scan.py [--projects 160] [--runs 5] [--seed 18] [--keep | --reuse DIR]
        [--find-envs 1000] [--find "urllib3<2.2.2"] [--killpy-version 1.3.1] [--profile]
 """
 
@@ -574,7 +575,7 @@ class Pair:
         ratios = sorted(x / y for x, y in zip(self.times_a, self.times_b))
         return (f"{self.label}\n    {self.a_name}: {a * 1000:8.1f} ms   {self.b_name}: {b * 1000:8.1f} ms"
                 f"   ratio {a / b:.3f} (pairs: {ratios[0]:.3f}-{ratios[-1]:.3f}, n={len(ratios)})"
-                f"   target <= {self.target}")
+                + (f"   target <= {self.target}" if self.target == self.target else "   (no target)"))
 
 
 def available(command: str, env: Dict[str, str]) -> bool:
@@ -705,15 +706,25 @@ def main() -> None:
     parser.add_argument("--find", default="urllib3<2.2.2", help="the requirement `envman find` looks for")
     parser.add_argument("--killpy-version", default="1.3.1")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree and print its path")
+    parser.add_argument("--reuse", metavar="DIR", help="time a tree an earlier `--keep` kept (not generated again, "
+                        "not deleted)")
     parser.add_argument("--profile", action="store_true", help="also profile one `envman scan` and one `envman find`")
     args = parser.parse_args()
     compiled()
     exe = killpy(args.killpy_version)
-    tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix="bench-scan-")))
+    tmp = Path(os.path.realpath(args.reuse or tempfile.mkdtemp(prefix="bench-scan-")))
+    keep = args.keep or bool(args.reuse)
     try:
         home = tmp / "home"
         started = time.perf_counter()
-        tree = generate(home, args.projects, args.seed, args.registered)
+        if args.reuse:
+            made_record = json.loads((tmp / "made.json").read_text())
+            expected = [Expected(*e) for e in made_record["expected"]]
+            projects = made_record["projects"]
+        else:
+            tree = generate(home, args.projects, args.seed, args.registered)
+            expected, projects = tree.expected, len(tree.projects)
+            (tmp / "made.json").write_text(json.dumps({"expected": expected, "projects": projects}))
         files, size = count_tree(home)
         made = time.perf_counter() - started
         env = envman_environ(home)
@@ -733,21 +744,26 @@ def main() -> None:
             pairs.append(killpy_alone)
         if has_find:
             root = tmp / "registry"
-            registry_with_packages(root, args.find_envs, args.seed)
+            if not (root / "envs").is_dir():
+                registry_with_packages(root, args.find_envs, args.seed)
             listing = dict(env, ENVMAN_HOME=str(root))
             find = [sys.executable, "-m", "envman", "find", args.find]
             pairs.append(Pair(f"`envman find \"{args.find}\"` / `envman ls --json`, {args.find_envs:,} registered", find,
                               [sys.executable, "-m", "envman", "ls", "--json"], listing, tmp,
                               "envman find", "envman ls --json", 1.5))
+        # What each pays before any work: envman's CLI (4 registered) and KillPy's.
+        pairs.append(Pair("start-up, no scanning: `envman ls --json` / `killpy list --help`",
+                          [sys.executable, "-m", "envman", "ls", "--json"], [str(exe), "list", "--help"], env, tmp,
+                          "envman ls --json", "killpy list --help", float("nan")))
         for pair in pairs:  # warm-up: page cache, byte code
             pair.once(record=False)
         for _ in range(args.runs):
             for pair in pairs:
                 pair.once(record=True)
 
-        by_tool = Counter(e.tool for e in tree.expected)
-        print(f"tree: {len(tree.projects)} projects, {files:,} files, {size / 1e6:,.0f} MB, made in {made:.0f} s; "
-              f"{len(tree.expected)} environments: "
+        by_tool = Counter(e.tool for e in expected)
+        print(f"tree: {projects} projects, {files:,} files, {size / 1e6:,.0f} MB, "
+              f"{'reused' if args.reuse else 'made'} in {made:.0f} s; {len(expected)} environments: "
               + ", ".join(f"{tool} {n}" for tool, n in sorted(by_tool.items(), key=lambda kv: -kv[1])))
         print(f"KillPy {args.killpy_version}: killpy {' '.join(kp[1:])}")
         print(f"{args.runs} alternating runs each after a warm-up, HOME={home}; medians")
@@ -760,7 +776,7 @@ def main() -> None:
         killpy_out = subprocess.run(kp, env=env, cwd=tmp, capture_output=True, text=True, check=True).stdout
         if has_scan:
             envman_out = subprocess.run(scan, env=env, cwd=tmp, capture_output=True, text=True, check=True).stdout
-            print("\n".join(coverage(envman_out, killpy_out, tree.expected)))
+            print("\n".join(coverage(envman_out, killpy_out, expected)))
         else:
             listed = [k for k in json.loads(killpy_out) if k["type"] not in KILLPY_NOT_ENVS]
             print(f"KillPy's environments: {len(listed)} ({dict(Counter(k['type'] for k in listed))})")
@@ -773,8 +789,8 @@ def main() -> None:
             if pair.target == pair.target:  # not NaN
                 print(f"| {pair.label} | {pair.ratio():.2f} | <= {pair.target} |")
     finally:
-        if args.keep:
-            print(f"tree kept in {tmp}")
+        if keep:
+            print(f"tree kept in {tmp} (time it again: --reuse {tmp})")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
