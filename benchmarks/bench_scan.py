@@ -198,11 +198,11 @@ class Tree:
 
     def python(self) -> Python:
         """Mostly this interpreter, some others pyenv has, now and then one that is gone."""
-        roll = self.rng.random()
+        roll, which = self.rng.random(), self.rng.randrange(6)  # drawn alike whatever pyenv has
         if roll < 0.06:
             return self.gone
         if roll < 0.3 and self.others:
-            return self.rng.choice(self.others)
+            return self.others[which % len(self.others)]
         return self.here
 
     def age(self, path: Path, days: float) -> None:
@@ -295,19 +295,20 @@ class Tree:
 
     def git(self, project: Path) -> None:
         git = project / ".git"
+        here = str(project.relative_to(self.home))  # names alike wherever the tree is
         for name, data in (("HEAD", "ref: refs/heads/main\n"), ("description", "Unnamed repository\n"),
                            ("config", "[core]\n\trepositoryformatversion = 0\n\tbare = false\n"),
                            ("COMMIT_EDITMSG", "Fix the thing\n"), ("info/exclude", "# git ls-files\n"),
-                           ("refs/heads/main", hashlib.sha1(str(project).encode()).hexdigest() + "\n"),
+                           ("refs/heads/main", hashlib.sha1(here.encode()).hexdigest() + "\n"),
                            ("logs/HEAD", self.text(200, 4000)), ("index", self.text(500, 20000)),
                            ("packed-refs", "# pack-refs with: peeled fully-peeled sorted\n")):
             self.write(git / name, data)
         for hook in GIT_HOOKS:
             self.write(git / "hooks" / f"{hook}.sample", self.text(400, 4000))
         for i in range(self.rng.randint(15, 70)):
-            digest = hashlib.sha1(f"{project}{i}".encode()).hexdigest()
+            digest = hashlib.sha1(f"{here}{i}".encode()).hexdigest()
             self.write(git / "objects" / digest[:2] / digest[2:], self.text(50, 3000))
-        pack = hashlib.sha1(str(project).encode()).hexdigest()
+        pack = hashlib.sha1(here.encode()).hexdigest()
         self.write(git / "objects" / "pack" / f"pack-{pack}.pack", self.text(5000, 24000))
         self.write(git / "objects" / "pack" / f"pack-{pack}.idx", self.text(500, 2000))
 
