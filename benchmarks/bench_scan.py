@@ -42,7 +42,10 @@ It then checks coverage: of KillPy's environments, which envman lists too (paths
 after realpath; KillPy lists a whole `.tox` as one entry, covered when envman lists the
 environments in it), which of those have a `tool` and a `project`, and what envman lists
 that KillPy does not; and compares envman's `tool` and `project` with what the generator
-made. It prints figures, never judges: no threshold fails the run.
+made. It prints figures, never judges: no threshold fails the run. A command this checkout
+does not have yet (`envman scan --help` or `envman find --help` fails) is said, not timed.
+`--profile` adds where one `envman scan` and one `envman find` spend their time; `--reuse`
+times a tree an earlier `--keep` kept without making it again.
 
 Usage: python benchmarks/bench_scan.py [--projects 160] [--runs 5] [--seed 18] [--keep | --reuse DIR]
        [--find-envs 1000] [--find "urllib3<2.2.2"] [--killpy-version 1.3.1] [--profile]
