@@ -35,7 +35,9 @@ from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 from envman.errors import UsageError
 from envman.fsutil import REGISTRY_MAX, mount_points, read_regular, write_atomic
 
-_WORKERS = 4
+# Threads overlap the `lstat`s where cores are to spare; on two cores one walk is as fast
+# and spends less (measured with benchmarks/bench_scan.py).
+_WORKERS = min(4, max(1, (os.cpu_count() or 1) // 2))
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
 
 
@@ -103,7 +105,7 @@ def measure_trees(paths: Sequence[Optional[str]], mounts: Optional[FrozenSet[str
         if tree is not None:
             trees[i] = tree
     walked = [job for job in jobs if job[0] not in trees]
-    if len(walked) > 1:
+    if len(walked) > 1 and _WORKERS > 1:
         with ThreadPoolExecutor(max_workers=min(_WORKERS, len(walked))) as pool:
             for (i, _, _), tree in zip(walked, pool.map(lambda job: _walk(job[1], job[2].st_dev, mounts), walked)):
                 trees[i] = tree
