@@ -5,6 +5,7 @@ them out (see scantrees). One tree per module, scanned once, asserted per tool."
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -38,9 +39,7 @@ def made_by_tools(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     venv_project = make_project(root / "src" / "by-venv")
     subprocess.run([str(exe), "-m", "venv", "--without-pip", str(venv_project / ".venv")], check=True)
     built["venv"] = venv_project
-    try:
-        import virtualenv  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("virtualenv") is None:
         built["virtualenv"] = None
     else:
         project = make_project(root / "src" / "by-virtualenv")
