@@ -164,3 +164,23 @@ def test_adopt_takes_the_filters_and_numbers_a_projects_second_environment(cli, 
     assert set(records) == {"api", "api-2"}, records
     assert set(records.values()) == {real(first), real(second)}
     assert real(other) not in records.values()
+
+
+def test_adopting_an_old_environment_is_no_use_of_it(cli, tmp_path: Path) -> None:
+    """KillPy's question — which are stale? — must survive `scan --adopt`: registering an
+    environment untouched for 200 days is not using it (SPEC's `unused`: created,
+    activated, run, recreated)."""
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    env = make_env(make_project(tmp_path / "tree" / "old") / ".venv")
+    stamp = (datetime.now(timezone.utc) - timedelta(days=200)).timestamp()
+    for root, dirs, files in os.walk(env, topdown=False):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (stamp, stamp), follow_symlinks=False)
+    os.utime(env, (stamp, stamp))
+    assert run_scan(str(tmp_path / "tree"), "--adopt", home=tmp_path / "home").code == 0
+    after = run_scan(str(tmp_path / "tree"), "--older-than", "90d", "--json", home=tmp_path / "home")
+    assert after.code == 0, after
+    [item] = json.loads(after.out)
+    assert item["registered"] == "old" and "unused" in item["reasons"], item
