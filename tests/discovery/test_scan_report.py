@@ -376,3 +376,15 @@ def test_the_default_scan_takes_in_envmans_store(cli, tmp_path: Path, home: Path
     found = by_path(scan_json(home=tmp_path / "home"))
     item = found[real(home / "envs" / "web")]
     assert (item["tool"], item["registered"], item["project"]) == ("envman", "web", real(project)), item
+
+
+def test_scan_and_ls_size_agree_on_a_registered_environment(cli, tmp_path: Path, home: Path) -> None:
+    project = make_project(tmp_path / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    add_bytes(home / "envs" / "web", 300 * 1024)
+    listed = cli("ls", "--size", "--json")
+    assert listed.code == 0, listed
+    [record] = json.loads(listed.out)
+    [item] = scan_json(str(home), home=tmp_path / "home")
+    assert item["size_bytes"] == record["size_bytes"], (item, record)
