@@ -388,3 +388,16 @@ def test_scan_and_ls_size_agree_on_a_registered_environment(cli, tmp_path: Path,
     [record] = json.loads(listed.out)
     [item] = scan_json(str(home), home=tmp_path / "home")
     assert item["size_bytes"] == record["size_bytes"], (item, record)
+
+
+def test_a_registered_environment_whose_project_moved_is_not_project_missing(cli, tmp_path: Path,
+                                                                             home: Path) -> None:
+    """`ls` finds a renamed project (`moved_to`) and calls the environment ok; scan agrees."""
+    project = make_project(tmp_path / "src" / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    project.rename(tmp_path / "src" / "web-renamed")
+    [record] = json.loads(cli("ls", "--json").out)
+    assert record["status"] == "ok" and record["moved_to"], record
+    [item] = scan_json(str(home), home=tmp_path / "home")
+    assert item["status"] == "ok" and "project-missing" not in item["reasons"], item
