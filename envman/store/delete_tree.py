@@ -19,7 +19,8 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Callable, FrozenSet, List, Optional
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, List, Optional, Tuple
 
 from envman import checkpoints
 from envman.errors import OperationFailed
@@ -27,6 +28,7 @@ from envman.fsutil import mount_points
 from envman.store import markers
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_OPEN_MAX = 64  # descriptors one deletion holds, however deep the tree
 
 
 class Refused(OperationFailed):
@@ -154,52 +156,119 @@ class _Walker:
             os.rmdir(name, dir_fd=dir_fd)
 
     def clear(self, dir_fd: int, path: str, keep: Optional[str] = None) -> bool:
-        """Empty the directory open as `dir_fd`; True if nothing was left in it."""
-        clean = True
+        """Empty the directory open as `dir_fd`; True if nothing was left in it.
+
+        Depth-first without recursion, so a tree of any depth is deleted, holding at most
+        `_OPEN_MAX` descriptors: past that, the shallowest held is closed, and when the walk
+        climbs back to it, it is reopened as `..` of its child and must be the very
+        directory it was (device and inode), or the deletion stops there."""
+        top = os.fstat(dir_fd)
+        stack = [_Frame(dir_fd, path, "", (top.st_dev, top.st_ino), self._names(dir_fd, keep))]
+        held = 0
+        try:
+            while True:
+                frame = stack[-1]
+                assert frame.fd is not None  # the deepest frame is always open
+                if frame.names:
+                    sub = self._step(frame)
+                    if sub is not None:
+                        stack.append(sub)
+                        held += 1
+                        if held > _OPEN_MAX:
+                            oldest = next(f for f in stack[1:] if f.fd is not None)
+                            assert oldest.fd is not None
+                            os.close(oldest.fd)
+                            oldest.fd = None
+                            held -= 1
+                    continue
+                if len(stack) == 1:
+                    return frame.clean
+                stack.pop()
+                parent = stack[-1]
+                if parent.fd is None:
+                    parent.fd = self._reopen_parent(frame, parent)
+                    held += 1
+                os.close(frame.fd)
+                frame.fd = None
+                held -= 1
+                if frame.clean:
+                    os.rmdir(frame.name, dir_fd=parent.fd)
+                else:
+                    parent.clean = False
+        finally:
+            for frame in stack[1:]:
+                if frame.fd is not None:
+                    os.close(frame.fd)
+
+    def _names(self, dir_fd: int, keep: Optional[str] = None) -> List[str]:
         with os.scandir(dir_fd) as found:
-            names = [entry.name for entry in found if entry.name != keep]
-        for name in names:
-            child = os.path.join(path, name)
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                if not self.files_allowed and stat.S_ISREG(st.st_mode) and not is_marker_file(name):
-                    self.left.append(child)
-                    clean = False
-                    continue
-                os.unlink(name, dir_fd=dir_fd)
-                self.unlinked += 1
-                if self.unlinked == 1:
-                    checkpoints.reached("unlink")
-                continue
-            if st.st_dev != self.device or child in self.mounts:
+            return [entry.name for entry in found if entry.name != keep]
+
+    def _step(self, frame: "_Frame") -> Optional["_Frame"]:
+        """Deal with the next entry of `frame`: a file is unlinked, a directory opened and
+        returned (to be emptied next); what must stay is recorded in `left`."""
+        assert frame.fd is not None
+        name = frame.names.pop()
+        child = os.path.join(frame.path, name)
+        try:
+            st = os.stat(name, dir_fd=frame.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            if not self.files_allowed and stat.S_ISREG(st.st_mode) and not is_marker_file(name):
                 self.left.append(child)
-                self.mounts_left = True
-                clean = False
-                continue
-            try:
-                sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-            except OSError as exc:
-                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                    raise
-                os.unlink(name, dir_fd=dir_fd)  # swapped for a link or file since the stat
-                continue
-            try:
-                if os.fstat(sub).st_dev != self.device:  # mounted since the stat
-                    self.left.append(child)
-                    self.mounts_left = True
-                    clean = False
-                    continue
-                emptied = self.clear(sub, child)
-            finally:
+                frame.clean = False
+                return None
+            os.unlink(name, dir_fd=frame.fd)
+            self.unlinked += 1
+            if self.unlinked == 1:
+                checkpoints.reached("unlink")
+            return None
+        if st.st_dev != self.device or child in self.mounts:
+            self._mount_left(frame, child)
+            return None
+        try:
+            sub = os.open(name, _DIR_FLAGS, dir_fd=frame.fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            os.unlink(name, dir_fd=frame.fd)  # swapped for a link or file since the stat
+            return None
+        try:
+            sub_st = os.fstat(sub)
+            if sub_st.st_dev != self.device:  # mounted since the stat
+                self._mount_left(frame, child)
                 os.close(sub)
-            if emptied:
-                os.rmdir(name, dir_fd=dir_fd)
-            else:
-                clean = False
-        return clean
+                return None
+            return _Frame(sub, child, name, (sub_st.st_dev, sub_st.st_ino), self._names(sub))
+        except BaseException:
+            os.close(sub)
+            raise
+
+    def _mount_left(self, frame: "_Frame", child: str) -> None:
+        self.left.append(child)
+        self.mounts_left = True
+        frame.clean = False
+
+    def _reopen_parent(self, child: "_Frame", parent: "_Frame") -> int:
+        assert child.fd is not None
+        fd = os.open("..", _DIR_FLAGS, dir_fd=child.fd)
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != parent.identity:
+            os.close(fd)
+            raise OperationFailed(f"cannot delete all of {parent.path}: it was moved while being deleted",
+                                  hint="nothing outside it was touched; run the command again")
+        return fd
+
+
+@dataclass
+class _Frame:
+    fd: Optional[int]  # None while closed to stay under _OPEN_MAX
+    path: str
+    name: str  # in its parent
+    identity: Tuple[int, int]
+    names: List[str]  # entries still to delete
+    clean: bool = True
 
 
 def is_marker_file(name: str) -> bool:
