@@ -112,19 +112,25 @@ def test_only_the_first_kib_of_a_50_mb_pyvenv_cfg_is_read(tmp_path: Path) -> Non
         pytest.skip("needs /proc/self/io to count what was read")
     small = tmp_path / "small"
     make_env(make_project(small / "web") / ".venv")
+    copied = make_env(make_project(small / "copied") / ".venv")
     huge = tmp_path / "huge"
     env = make_env(make_project(huge / "web") / ".venv")
-    with open(env / "pyvenv.cfg", "a") as cfg:
-        line = "# " + "x" * 1021 + "\n"
-        for _ in range(50 * 1024):
-            cfg.write(line)
-    assert (env / "pyvenv.cfg").stat().st_size > 50 * 1024 * 1024
+    huge_copied = make_env(make_project(huge / "copied") / ".venv")
+    for one in (copied, huge_copied):  # `--copies`: no link to follow, so pyvenv.cfg is asked
+        (one / "bin" / "python").unlink()
+        (one / "bin" / "python").write_bytes(b"\x7fELF a copied interpreter\n")
+    line = "# " + "x" * 1021 + "\n"
+    for one in (env, huge_copied):
+        with open(one / "pyvenv.cfg", "a") as cfg:
+            for _ in range(50 * 1024):
+                cfg.write(line)
+        assert (one / "pyvenv.cfg").stat().st_size > 50 * 1024 * 1024
     started = time.monotonic()
     extra = bytes_read(huge, tmp_path / "home") - bytes_read(small, tmp_path / "home")
     assert time.monotonic() - started < 30
     assert extra < 1024 * 1024, f"read {extra} bytes more for a 50 MB pyvenv.cfg"
     found = scan_json(str(huge), home=tmp_path / "home")
-    assert [item["path"] for item in found] in ([], [str(env)]), found
+    assert {item["path"] for item in found} <= {str(env), str(huge_copied)}, found
 
 
 ODD_NAMES = ["new\nline", "tab\tand space", "-rf", "$(touch pwned)", "quote'\"", "emoji-\u2603"]
