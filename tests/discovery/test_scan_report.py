@@ -401,3 +401,14 @@ def test_a_registered_environment_whose_project_moved_is_not_project_missing(cli
     assert record["status"] == "ok" and record["moved_to"], record
     [item] = scan_json(str(home), home=tmp_path / "home")
     assert item["status"] == "ok" and "project-missing" not in item["reasons"], item
+
+
+def test_a_sparse_terabyte_and_two_hundred_links_to_one_file_count_what_is_on_disk(tmp_path: Path) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    with open(env / "lib" / "sparse.img", "wb") as handle:
+        handle.truncate(1 << 40)  # a terabyte long, nothing allocated
+    blob = add_bytes(env, 1024 * 1024)
+    for i in range(200):
+        os.link(blob, env / "lib" / f"link-{i}.bin")
+    [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert 1024 * 1024 <= item["size_bytes"] < 2 * 1024 * 1024, item
