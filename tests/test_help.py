@@ -33,6 +33,8 @@ USAGE: Dict[str, str] = {
     "mv": "envman mv [OPTIONS] NAME [NEWNAME]",
     "link": "envman link [OPTIONS] [NAME]",
     "scan": "envman scan [OPTIONS] [DIR...]",
+    "find": "envman find [OPTIONS] REQUIREMENT [--scan [DIR...]]",
+    "freeze": "envman freeze [OPTIONS] [NAME]",
 }
 # Options that take a value, and the word their help row must show.
 METAVARS = {

@@ -141,32 +141,33 @@ def _delete(store: Any, found: Sequence[Any], dry_run: bool, yes: bool, as_json:
     from envman.ops import found as acting
     from envman.sizes import human_size
 
-    total = sum(f.size_bytes for f in found)
+    sizes = acting.freeing(found)
+    total = sum(sizes)
     question = f"Delete {len(found)} environment(s), freeing {human_size(total)}?"
     if found and not (dry_run or yes or sys.stdin.isatty()):
         confirm(yes, question)  # the one error line, before anything is printed
     if dry_run or not found:
         if as_json:
-            print_json([{"path": f.path, "deleted": False, "reason": "dry run"} for f in found])
+            print_json([{"path": f.path, "deleted": False, "reason": "dry run", "size_bytes": n}
+                        for f, n in zip(found, sizes)])
         else:
-            for f in found:
-                say(f"would delete {shown(f.path)} ({human_size(f.size_bytes)}, {f.tool})")
+            for f, n in zip(found, sizes):
+                say(f"would delete {shown(f.path)} ({human_size(n)}, {f.tool})")
             say(f"would free {human_size(total)}" if found else "nothing to delete")
         return
-    for f in found:
-        say(f"delete  {shown(f.path)} ({human_size(f.size_bytes)}, {f.tool})")
+    for f, n in zip(found, sizes):
+        say(f"delete  {shown(f.path)} ({human_size(n)}, {f.tool})")
     confirm(yes, question)
-    done = acting.delete_all(store, found)
-    freed = sum(d.found.size_bytes for d in done if d.deleted)
+    done = acting.delete_all(store, found, total)
     if as_json:
-        print_json([{"path": d.found.path, "deleted": d.deleted, "reason": d.reason} for d in done])
+        print_json([{"path": d.found.path, "deleted": d.deleted, "reason": d.reason} for d in done.each])
     else:
-        for d in done:
+        for d in done.each:
             if d.deleted:
                 say(f"deleted {shown(d.found.path)}")
             else:
                 say(f"left    {shown(d.found.path)}: {d.reason}")
-        say(f"freed {human_size(freed)}")
-    left = sum(1 for d in done if not d.deleted)
+        say(f"freed {human_size(done.freed)}")
+    left = sum(1 for d in done.each if not d.deleted)
     if left:
         raise OperationFailed(f"{left} environment(s) were left in place", hint="the lines above say why")

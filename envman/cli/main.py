@@ -14,7 +14,7 @@ from typing import Any, NoReturn, Optional, Sequence
 
 import typer
 
-from envman.cli import environments, upkeep, shell, projects, discovery  # noqa: F401  (in `--help` order; importing registers)
+from envman.cli import environments, upkeep, shell, projects, packages, discovery  # noqa: F401  (in `--help` order; importing registers)
 from envman.cli.base import app, say
 
 __all__ = ["app", "main"]

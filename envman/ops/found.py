@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
 
+from envman import sizes
 from envman.discovery.scan import Found
 from envman.errors import EnvmanError, UsageError
 from envman.fsutil import is_within
@@ -48,6 +49,12 @@ class Deletion:
     found: Found
     deleted: bool
     reason: Optional[str] = None  # why it was not deleted
+
+
+@dataclass(frozen=True)
+class Deleted:
+    each: List[Deletion]
+    freed: int  # bytes
 
 
 def adoptable(found: Found, store: Store) -> Optional[str]:
@@ -103,7 +110,9 @@ class _Protected:
 
     def __init__(self, store: Store) -> None:
         self.identities: Set[Tuple[int, int]] = set()
-        for path in (os.environ.get("VIRTUAL_ENV"), sys.prefix, sys.exec_prefix, sys.base_prefix):
+        # `conda activate` sets CONDA_PREFIX, never VIRTUAL_ENV
+        for path in (os.environ.get("VIRTUAL_ENV"), os.environ.get("CONDA_PREFIX"), sys.prefix,
+                     sys.exec_prefix, sys.base_prefix):
             if path:
                 try:
                     st = os.stat(path)
@@ -124,9 +133,22 @@ class _Protected:
         return None
 
 
-def delete_all(store: Store, found: Sequence[Found]) -> List[Deletion]:
+def freeing(found: Sequence[Found]) -> List[int]:
+    """What deleting each would free, measured over these alone: a file another
+    environment (found but not chosen, or not found) also holds frees nothing."""
+    return sizes.measure([f.path for f in found])
+
+
+def delete_all(store: Store, found: Sequence[Found], promised: Optional[int] = None) -> Deleted:
+    """Delete each (or say why not). `promised`, `sum(freeing(found))` if the caller has
+    it, is the space deleting all would free; what was freed is that less what the ones
+    left in place still hold (a file shared with a deleted one counts there now)."""
+    if promised is None:
+        promised = sum(freeing(found))
     protected = _Protected(store)
-    return [_delete_one(store, item, protected) for item in found]
+    each = [_delete_one(store, item, protected) for item in found]
+    still = sum(sizes.measure([d.found.path for d in each if not d.deleted]))
+    return Deleted(each, max(0, promised - still))
 
 
 def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
@@ -135,7 +157,9 @@ def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
         return Deletion(item, False, why)
     try:
         if item.registered is not None:
-            removed, refused = removing.remove(store, [item.registered], delete_adopted=True, skip_unsafe=True)
+            removed, refused = removing.remove(
+                store, [item.registered], delete_adopted=True, skip_unsafe=True,
+                verify=lambda record, fd, st: _still_the_same(item, fd, st, protected))
             if refused:
                 return Deletion(item, False, refused[0].reason)
             return Deletion(item, bool(removed) and removed[0].deleted is not None)

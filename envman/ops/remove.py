@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from envman.errors import OperationFailed
 from envman.fsutil import is_within
@@ -21,6 +21,9 @@ from envman.store import building, delete_tree, lifecycle, registry
 from envman.store.layout import Store
 from envman.store.lifecycle import Action, Op
 from envman.store.records import Registry
+
+
+AdoptedCheck = Callable[[EnvRecord, int, os.stat_result], None]
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,14 @@ def _check(store: Store, record: EnvRecord) -> lifecycle.Found:
 
 
 def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool = False,
-           skip_unsafe: bool = False) -> Tuple[List[Removal], List[Refusal]]:
+           skip_unsafe: bool = False, verify: Optional[AdoptedCheck] = None) -> Tuple[List[Removal], List[Refusal]]:
     """Delete environments and drop their records.
 
     Every directory is checked before any is touched. With `skip_unsafe` the ones that
     cannot be proven ours are left (directory and record) and reported; without it one
-    such directory stops everything before anything is deleted.
+    such directory stops everything before anything is deleted. `verify` is also asked
+    about an adopted directory outside the store, on the opened directory, just before
+    its files are deleted (see `delete_tree`).
     """
     plans = []
     refused: List[Refusal] = []
@@ -70,7 +75,7 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
             refused.append(Refusal(record, exc.message))
     done: List[Removal] = []
     for record, _ in plans:
-        deleted = _remove_one(store, record, delete_adopted)
+        deleted = _remove_one(store, record, delete_adopted, verify)
         try:
             store.used_stamp(record.id).unlink()
         except OSError:
@@ -81,7 +86,8 @@ def remove(store: Store, records: Sequence[EnvRecord], *, delete_adopted: bool =
     return done, refused
 
 
-def _remove_one(store: Store, record: EnvRecord, delete_adopted: bool) -> Optional[Path]:
+def _remove_one(store: Store, record: EnvRecord, delete_adopted: bool,
+                verify: Optional[AdoptedCheck] = None) -> Optional[Path]:
     """Under one lock: prove ownership again (after putting back what a killed `recreate`
     left in a backup), drop the record and, once that is saved, rename the directory
     aside; then, unlocked, delete it. No other envman can come between the proof and
@@ -115,7 +121,10 @@ def _remove_one(store: Store, record: EnvRecord, delete_adopted: bool) -> Option
         moved.finish()
     if outside:
         if delete_adopted and os.path.lexists(record.path):
-            delete_tree.delete_tree(Path(record.path), None)  # it has no marker: envman did not make it
+            # It has no marker (envman did not make it); its pyvenv.cfg goes last, so a
+            # deletion cut short leaves an environment `scan` finds again.
+            delete_tree.delete_tree(Path(record.path), None, last="pyvenv.cfg",
+                                    verify=(lambda fd, st: verify(record, fd, st)) if verify is not None else None)
             return Path(record.path)
         return None
     return found[0].path if found and found[0].action(Op.REMOVE) is not Action.FORGET else None

@@ -39,7 +39,7 @@ def test_a_directory_replaced_after_the_scan_is_not_deleted(tmp_path: Path) -> N
     (tmp_path / "foreign" / "canary").write_text("keep me")
     b.symlink_to(tmp_path / "foreign")
     (c / "pyvenv.cfg").unlink()
-    done = {Path(d.found.path).parent.name: d for d in delete_all(Store.from_environment(), list(found.values()))}
+    done = {Path(d.found.path).parent.name: d for d in delete_all(Store.from_environment(), list(found.values())).each}
     assert not any(d.deleted for d in done.values())
     assert "replaced" in (done["a"].reason or "")
     assert "link" in (done["b"].reason or "")
@@ -53,7 +53,7 @@ def test_the_active_environment_and_envmans_own_are_refused(tmp_path: Path, monk
     root = tmp_path / "src"
     active = venv(root / "a" / ".venv")
     monkeypatch.setenv("VIRTUAL_ENV", str(active))
-    done = delete_all(Store.from_environment(), found_in(root))
+    done = delete_all(Store.from_environment(), found_in(root)).each
     assert [d.deleted for d in done] == [False] and "active" in (done[0].reason or "")
     assert (active / "pyvenv.cfg").exists()
 
