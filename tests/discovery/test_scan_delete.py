@@ -669,3 +669,27 @@ def test_an_interrupt_at_the_question_deletes_nothing(tmp_path: Path, three: Dic
     assert "Traceback" not in screen, screen
     assert code != 0, screen
     assert all_there(three), screen
+
+
+def test_device_nodes_sockets_and_fifos_inside_are_unlinked_never_opened(tmp_path: Path,
+                                                                         three: Dict[str, Path]) -> None:
+    import socket
+    import stat as stat_mod
+
+    env = three["venv"]
+    os.mkfifo(env / "lib" / "a-fifo")
+    try:
+        os.mknod(env / "lib" / "a-zero", stat_mod.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero's
+    except OSError:
+        pass  # no CAP_MKNOD here: the FIFO and the socket still make the point
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        try:
+            server.bind(str(env / "lib" / "a-socket"))
+        except OSError:
+            pass  # a path longer than a socket address can be
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home", timeout=60)
+    finally:
+        server.close()
+    assert result.code == 0, result
+    assert not env.exists(), result
