@@ -412,3 +412,29 @@ def test_a_sparse_terabyte_and_two_hundred_links_to_one_file_count_what_is_on_di
         os.link(blob, env / "lib" / f"link-{i}.bin")
     [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
     assert 1024 * 1024 <= item["size_bytes"] < 2 * 1024 * 1024, item
+
+
+def snapshot(*roots: Path) -> Dict[str, Any]:
+    """Every entry under the roots with its kind, size and modification time."""
+    seen: Dict[str, Any] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in [root, *root.rglob("*")]:
+            st = os.lstat(path)
+            seen[str(path)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return seen
+
+
+def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
+    """Without --adopt or --delete: not the registry, not a cache, not the tree walked."""
+    made = cli("new", "web", "--project", str(make_project(tmp_path / "tree" / "web")), "--python",
+               str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    make_env(make_project(tmp_path / "tree" / "other") / ".venv")
+    watched = (home, tmp_path / "tree", tmp_path / "xdg", tmp_path / "home")
+    before = snapshot(*watched)
+    for args in ([], ["--json"], ["--sort", "age", "--older-than", "1d"], ["--delete", "--dry-run"]):
+        result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
+        assert result.code == 0, result
+    assert snapshot(*watched) == before
