@@ -295,3 +295,27 @@ def test_names_that_would_fool_the_terminal_are_escaped_in_the_table_and_the_que
     assert not _DANGEROUS.search(listed.out + listed.err), ascii(listed.err)
     found = json.loads(run_scan(str(tree), "--json", home=tmp_path / "home").out)
     assert sorted(item["path"] for item in found) == sorted(str(e) for e in envs)  # JSON keeps the truth
+
+
+def test_fifos_in_every_file_the_scan_reads_do_not_hang_it(tmp_path: Path) -> None:
+    """`.project`, `.python-version`, `.python-envs`, a `.venv` file, `pyproject.toml` and
+    conda's `environments.txt`: each one a FIFO nobody writes to."""
+    home = tmp_path / "home"
+    wrapped = make_env(home / ".virtualenvs" / "wrapped", "virtualenv")
+    os.mkfifo(wrapped / ".project")
+    pyenv_env = make_env(home / ".pyenv" / "versions" / "3.12.1" / "envs" / "tools")
+    user = home / "src" / "user"
+    user.mkdir(parents=True)
+    for name in (".python-version", ".python-envs", ".venv", "pyproject.toml"):
+        os.mkfifo(user / name)
+    (home / ".conda").mkdir()
+    os.mkfifo(home / ".conda" / "environments.txt")
+    (home / ".cache" / "pypoetry").mkdir(parents=True)
+    ours = make_env(make_project(home / "src" / "ours") / ".venv")
+    started = time.monotonic()
+    result = run_scan("--json", home=home, timeout=60)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert time.monotonic() - started < 30
+    found = by_path(json.loads(result.out))
+    assert {real(wrapped), real(pyenv_env), real(ours)} <= set(found), found
