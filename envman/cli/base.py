@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, TypeVar
@@ -91,6 +92,25 @@ def print_json(data: Any) -> None:
     except UnicodeEncodeError:  # a path that is not UTF-8 (`scan` finds them): escaped, valid JSON
         text = json.dumps(data, indent=2)
     typer.echo(text)
+
+
+# What must not reach a terminal from a file name or a file's text: C0 and C1 controls
+# (escape sequences, a newline that fakes a row), line and paragraph separators, and the
+# bidirectional controls that reorder what is shown (`rlo-\u202egnp.exe`).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` as one harmless line: those characters, and bytes that are not UTF-8,
+    written as escapes (`\\x1b`, `\\u202e`, `\\udcff`)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def shown(path: str) -> str:
+    """A path for a table or a message: `~` for the home, and `printable`."""
+    return printable(tilde(path))
 
 
 def tilde(path: str) -> str:

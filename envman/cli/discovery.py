@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 import typer
 
 from envman.ages import ago, now, parse_age
-from envman.cli.base import app, confirm, handled, open_store, print_json, say, tilde
+from envman.cli.base import app, confirm, handled, open_store, print_json, say, shown
 from envman.errors import OperationFailed, UsageError
 from envman.inputs import given
+from envman.store.layout import Store
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
+if TYPE_CHECKING:
+    from envman.discovery.scan import Scan
 
 @app.command()
 @handled
@@ -39,7 +40,6 @@ def scan(
     node_modules and __pycache__.
     """
     from envman import sizes
-    from envman.discovery import roots as roots_mod
     from envman.discovery import scan as scanning
 
     given(older_than, "--older-than")
@@ -53,23 +53,8 @@ def scan(
     smallest = sizes.parse_size(min_size) if min_size is not None else None
     scanning.check_sort(sort)
     store = open_store()
-    if dirs:
-        for d in dirs:
-            if not Path(d).expanduser().is_dir():
-                raise UsageError(f"no such directory: {d}")
-        where = [Path(d).expanduser() for d in dirs]
-    else:
-        where = roots_mod.default_roots(envman_envs=str(store.envs_dir))
-    progress = _progress() if sys.stderr.isatty() else None
-    try:
-        result = scanning.scan(store, where, progress, age)
-    finally:
-        if progress is not None:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+    result = found_under(store, dirs or [], age)
     listed = scanning.ordered(scanning.select(result.found, chosen, age is not None, smallest), sort)
-    if result.unreadable:
-        say(f"envman: {result.unreadable} director{'y' if result.unreadable == 1 else 'ies'} could not be read")
     if adopt:
         _adopt(store, listed, as_json)
     elif delete:
@@ -80,18 +65,33 @@ def scan(
         _print_table(listed)
 
 
-def _progress() -> Callable[[str], None]:
-    def show(message: str) -> None:
-        sys.stderr.write(f"\rscanning: {message}\033[K")
-        sys.stderr.flush()
-    return show
+def found_under(store: Store, dirs: Sequence[str], unused_after: Optional[timedelta] = None,
+                measure: bool = True) -> "Scan":
+    """`scan` of the DIRs given (default: the home directory and the stores), its progress
+    on a terminal's stderr, and the one line saying how many directories were unreadable."""
+    from envman.discovery import roots
+    from envman.discovery.scan import scan as scanning
+
+    for d in dirs:
+        if not Path(d).expanduser().is_dir():
+            raise UsageError(f"no such directory: {d}")
+    where = ([Path(d).expanduser() for d in dirs] if dirs
+             else roots.default_roots(envman_envs=str(store.envs_dir)))
+    progress = _progress if sys.stderr.isatty() else None
+    try:
+        result = scanning(store, where, progress, unused_after, measure)
+    finally:
+        if progress is not None:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+    if result.unreadable:
+        say(f"envman: {result.unreadable} director{'y' if result.unreadable == 1 else 'ies'} could not be read")
+    return result
 
 
-def shown(path: str) -> str:
-    """A path as one line of a table: `~` for the home, control characters and bytes that
-    are not UTF-8 written as escapes."""
-    text = tilde(path).encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+def _progress(message: str) -> None:
+    sys.stderr.write(f"\rscanning: {message}\033[K")
+    sys.stderr.flush()
 
 
 def _print_table(found: Sequence[Any]) -> None:

@@ -3,13 +3,12 @@ environment's pins), both read from the metadata files, never an interpreter."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from envman.cli.base import app, find_record, handled, open_store, print_json, say
+from envman.cli.base import app, find_record, handled, open_store, print_json, printable, say, shown
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import UsageError
 from envman.store.layout import Store
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from envman.ops.find import Match, Place
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _FindCommand(PlainCommand):
@@ -70,34 +68,16 @@ def find(
 def _scanned(store: Store, dirs: List[str]) -> List["Place"]:
     """The environments `scan` finds under `dirs` (default: scan's) that the registry does
     not hold (those are listed already, scan matching them by real path)."""
-    import sys
-
-    from envman.cli.discovery import _progress  # scan's own progress line, the same on a terminal
-    from envman.discovery import roots as roots_mod
-    from envman.discovery import scan as scanning
+    from envman.cli.discovery import found_under
     from envman.ops import find as finding
 
-    for d in dirs:
-        if not Path(d).expanduser().is_dir():
-            raise UsageError(f"no such directory: {d}")
-    where = ([Path(d).expanduser() for d in dirs] if dirs
-             else roots_mod.default_roots(envman_envs=str(store.envs_dir)))
-    progress = _progress() if sys.stderr.isatty() else None
-    try:
-        result = scanning.scan(store, where, progress)
-    finally:
-        if progress is not None:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-    if result.unreadable:
-        say(f"envman: {result.unreadable} director{'y' if result.unreadable == 1 else 'ies'} could not be read")
+    result = found_under(store, dirs, measure=False)
     return [finding.Place(f.path, None, f.python) for f in result.found if f.registered is None]
 
 
 def _print_matches(matches: List["Match"]) -> None:
-    from envman.cli.discovery import shown
-
-    rows = [[m.place.name or "-", plain(m.distribution), plain(m.version), shown(m.place.path)] for m in matches]
+    rows = [[m.place.name or "-", printable(m.distribution), printable(m.version), shown(m.place.path)]
+            for m in matches]
     if not rows:
         return
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -129,11 +109,4 @@ def freeze(
         record = relocation.here(store, record)
     require_directory(record)
     for line in frozen(Path(record.path), every):
-        typer.echo(plain(line))
-
-
-def plain(text: str) -> str:
-    """Text from an environment's files, its control characters written as escapes: a
-    METADATA of someone's making cannot drive the terminal. (pip prints them as they are;
-    a real name or version holds none.)"""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        typer.echo(printable(line))  # a METADATA of someone's making cannot drive the terminal

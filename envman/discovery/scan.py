@@ -57,17 +57,21 @@ class Scan:
 
 
 def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = None,
-         unused_after: Optional[timedelta] = None) -> Scan:
-    """What is under `roots`; `unused_after` adds the `unused` reason."""
+         unused_after: Optional[timedelta] = None, measure: bool = True) -> Scan:
+    """What is under `roots`; `unused_after` adds the `unused` reason. Without `measure`
+    (for `find`, which needs none of it) sizes are 0 and `modified` is the directory's own."""
     real = [str(p) for p in distinct_roots(roots)]
     mounts = mount_points()
     walked = walk(real, progress, mounts)
     stores = tool_stores(envman_envs=os.path.realpath(store.envs_dir))
     records = _records_by_path(store)
     classifier = Classifier(walked, stores)
-    if progress is not None:
-        progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
-    measured = sizes.measure_trees([c.path for c in walked.candidates], mounts)
+    if measure:
+        if progress is not None:
+            progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
+        measured = sizes.measure_trees([c.path for c in walked.candidates], mounts)
+    else:
+        measured = [(0, _mtime(c.path)) for c in walked.candidates]
     moment = now()
     found = []
     for candidate, (size, newest) in zip(walked.candidates, measured):
@@ -88,6 +92,13 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
                            identity.python_present, size, modified, record, tuple(reasons),
                            candidate.device, candidate.inode))
     return Scan(found, walked.directories, walked.unreadable)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def _records_by_path(store: Store) -> Dict[str, EnvRecord]:

@@ -8,7 +8,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from envman.cli.discovery import shown
+from envman.cli.base import shown
 from envman.discovery.classify import Classifier
 from envman.discovery.roots import distinct_roots, tool_stores
 from envman.discovery.walk import walk
