@@ -319,3 +319,22 @@ def test_fifos_in_every_file_the_scan_reads_do_not_hang_it(tmp_path: Path) -> No
     assert time.monotonic() - started < 30
     found = by_path(json.loads(result.out))
     assert {real(wrapped), real(pyenv_env), real(ours)} <= set(found), found
+
+
+def test_the_reasons_for_leaving_an_environment_escape_its_name_too(tmp_path: Path) -> None:
+    """"left … because …" and "skipped …: …" carry paths inside their reasons."""
+    tree = tmp_path / "tree"
+    envs = [make_env(make_project(tree / name) / ".venv") for name in INVISIBLE]
+    active = envs[-2]  # the right-to-left override
+    before = tree_bytes(active)
+    deleted = run_scan(str(tree), "--delete", "--yes", home=tmp_path / "home",
+                       extra={"VIRTUAL_ENV": str(active)})
+    assert "Traceback" not in deleted.err, deleted
+    assert tree_bytes(active) == before
+    assert not _DANGEROUS.search(deleted.out + deleted.err), ascii(deleted.err)
+    replaced = tree / "replaced"
+    env = make_env(make_project(replaced / "rlo-\u202eyp.exe") / ".venv")
+    (env / "pyvenv.cfg").write_bytes(b"\xff\xfe not a config\n")  # adopt refuses what it cannot read
+    adopted = run_scan(str(replaced), "--adopt", home=tmp_path / "home")
+    assert "Traceback" not in adopted.err, adopted
+    assert not _DANGEROUS.search(adopted.out + adopted.err), ascii(adopted.err)
