@@ -53,6 +53,7 @@ def mounted(tmp_path: Path):
 
 def test_a_file_system_mounted_inside_is_never_entered(tmp_path: Path, mounted: Path) -> None:
     tree = tmp_path / "tree"
+    make_env(mounted)  # the mount point itself an environment
     before = make_canaries(mounted / "theirs")
     ours = make_env(make_project(tree / "ours") / ".venv")
     found = by_path(scan_json(str(tree), home=tmp_path / "home"))
@@ -61,6 +62,13 @@ def test_a_file_system_mounted_inside_is_never_entered(tmp_path: Path, mounted: 
     assert deleted.code == 0, deleted
     assert not ours.exists()
     assert tree_bytes(mounted / "theirs") == before
+    assert (mounted / "pyvenv.cfg").is_file()
+    # named as a DIR, the environment that is a mount point is found, and never deleted
+    listed = scan_json(str(mounted), home=tmp_path / "home")
+    assert real(mounted) in by_path(listed), listed
+    kept = run_scan(str(mounted), "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in kept.err, kept
+    assert (mounted / "pyvenv.cfg").is_file() and tree_bytes(mounted / "theirs") == before, kept
 
 
 def test_fifos_where_files_are_read_do_not_hang_the_scan(tmp_path: Path) -> None:
