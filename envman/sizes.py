@@ -9,22 +9,35 @@ inside the measured trees: a file also linked from elsewhere (a cache, an enviro
 not measured) stays on disk when they are deleted, so it frees nothing.
 
 The walk follows no symbolic link and stops at a mount point (a directory on another
-device), as deletion does (`envman.store.delete_tree`). Nothing is written.
+device, or any mount point such as a bind mount), as deletion does
+(`envman.store.delete_tree`).
+
+`scan` walks a whole disk's environments again and again; given a cache file, a tree
+none of whose directories changed (each one's modification time, which every file
+created, removed or renamed in it moves) is not walked again: only its directories
+and its hard-linked files (whose link counts change with other trees) are looked at.
+A file rewritten in place moves no directory, so an entry is trusted for a day at most.
+What deletion would promise (`prune`, `scan --delete`) is always measured afresh.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from envman.errors import UsageError
-from envman.fsutil import mount_points
+from envman.fsutil import REGISTRY_MAX, mount_points, read_regular, write_atomic
 
-_WORKERS = 4
+# Threads overlap the `lstat`s where cores are to spare; on two cores one walk is as fast
+# and spends less (measured with benchmarks/bench_scan.py).
+_WORKERS = min(4, max(1, (os.cpu_count() or 1) // 2))
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]i?b?|b)?\Z", re.IGNORECASE)
 
 
@@ -41,6 +54,8 @@ class _Tree:
     own: int = 0  # bytes of entries with one link
     newest: float = 0.0
     linked: List[Tuple[int, int, int, int]] = field(default_factory=list)  # (dev, ino, bytes, nlink)
+    linked_paths: List[str] = field(default_factory=list)  # beside `linked`, relative to the root
+    dirs: List[Tuple[str, int]] = field(default_factory=list)  # (relative path, st_mtime_ns), the root first
 
 
 def _bytes(st: os.stat_result) -> int:
@@ -56,17 +71,19 @@ def measure(paths: Sequence[Optional[str]]) -> List[int]:
     return [size for size, _ in measure_trees(paths)]
 
 
-def measure_trees(paths: Sequence[Optional[str]],
-                  mounts: Optional[FrozenSet[str]] = None) -> List[Tuple[int, float]]:
+def measure_trees(paths: Sequence[Optional[str]], mounts: Optional[FrozenSet[str]] = None,
+                  cache: Optional[Path] = None) -> List[Tuple[int, float]]:
     """`measure`, and with each size the newest modification time (seconds since the
     epoch) of the tree's own entries, itself included: when it was last changed.
 
     The trees are walked side by side (the walk is mostly waiting on `lstat`, which
     lets other threads run), then merged in order, so a shared file's owner is the
     same as one walk after the other would give. `mounts`: the mount points (default:
-    this process's), where the walk stops as deletion does, a bind mount included."""
+    this process's), where the walk stops as deletion does, a bind mount included.
+    `cache`: a file of trees measured before (see the module's docstring)."""
     if mounts is None:
         mounts = mount_points()
+    known = _load(cache) if cache is not None else {}
     tops: List[Optional[os.stat_result]] = []
     roots: Set[Tuple[int, int]] = set()
     for path in paths:
@@ -83,12 +100,19 @@ def measure_trees(paths: Sequence[Optional[str]],
         tops.append(top)
     jobs = [(i, path, top) for i, (path, top) in enumerate(zip(paths, tops)) if path is not None and top is not None]
     trees: Dict[int, _Tree] = {}
-    if len(jobs) > 1:
-        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(jobs))) as pool:
-            for (i, _, _), tree in zip(jobs, pool.map(lambda job: _walk(job[1], job[2].st_dev, mounts), jobs)):
+    for i, path, top in jobs:
+        tree = _still(known.get(path), path, top, mounts)
+        if tree is not None:
+            trees[i] = tree
+    walked = [job for job in jobs if job[0] not in trees]
+    if len(walked) > 1 and _WORKERS > 1:
+        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(walked))) as pool:
+            for (i, _, _), tree in zip(walked, pool.map(lambda job: _walk(job[1], job[2].st_dev, mounts), walked)):
                 trees[i] = tree
     else:
-        trees = {i: _walk(path, top.st_dev, mounts) for i, path, top in jobs}
+        trees.update({i: _walk(path, top.st_dev, mounts) for i, path, top in walked})
+    if cache is not None and walked:
+        _save(cache, known, {path: (top, trees[i]) for i, path, top in walked})
     own = [0] * len(paths)
     newest = [0.0] * len(paths)
     shared: Dict[Tuple[int, int], _Shared] = {}
@@ -110,11 +134,14 @@ def measure_trees(paths: Sequence[Optional[str]],
 
 def _walk(root: str, device: int, mounts: FrozenSet[str]) -> _Tree:
     tree = _Tree()
-    stack = [root]
+    stack = [(root, "")]
+    cut = len(root) + 1
     while stack:
+        directory, relative = stack.pop()
         try:
-            with os.scandir(stack.pop()) as listing:
+            with os.scandir(directory) as listing:
                 entries = list(listing)
+            tree.dirs.append((relative, os.lstat(directory).st_mtime_ns))
         except OSError:
             continue  # unreadable: what cannot be listed is not counted
         for entry in entries:
@@ -127,13 +154,72 @@ def _walk(root: str, device: int, mounts: FrozenSet[str]) -> _Tree:
             if stat.S_ISDIR(st.st_mode):
                 if st.st_dev == device and entry.path not in mounts:  # deletion stops at a mount
                     tree.own += _bytes(st)
-                    stack.append(entry.path)
+                    stack.append((entry.path, entry.path[cut:]))
                 continue
             if st.st_nlink <= 1:
                 tree.own += _bytes(st)
             else:
                 tree.linked.append((st.st_dev, st.st_ino, _bytes(st), st.st_nlink))
+                tree.linked_paths.append(entry.path[cut:])
     return tree
+
+
+_CACHE_VERSION = 1
+_TRUSTED_FOR = 86400  # seconds: a file rewritten in place moves no directory's time
+_KEPT_FOR = 7 * 86400
+
+
+def _load(cache: Path) -> Dict[str, Any]:
+    try:
+        data = json.loads(read_regular(cache, REGISTRY_MAX))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION or not isinstance(data.get("trees"), dict):
+        return {}
+    trees: Dict[str, Any] = data["trees"]
+    return trees
+
+
+def _still(entry: Any, root: str, top: os.stat_result, mounts: FrozenSet[str]) -> Optional[_Tree]:
+    """The cached tree at `root`, if it is the same directory and none of its directories
+    changed since (else None: walk it)."""
+    try:
+        if (entry["id"] != [top.st_dev, top.st_ino] or time.time() - entry["measured"] > _TRUSTED_FOR
+                or entry["dirs"][0] != ["", top.st_mtime_ns]):
+            return None
+        for relative, mtime_ns in entry["dirs"][1:]:
+            path = os.path.join(root, relative)
+            st = os.lstat(path)
+            if st.st_mtime_ns != mtime_ns or not stat.S_ISDIR(st.st_mode) or st.st_dev != top.st_dev \
+                    or path in mounts:
+                return None
+        tree = _Tree(entry["own"], entry["newest"], dirs=[tuple(d) for d in entry["dirs"]])
+        for relative, dev, ino in entry["linked"]:
+            st = os.lstat(os.path.join(root, relative))
+            if (st.st_dev, st.st_ino) != (dev, ino):
+                return None
+            tree.linked.append((dev, ino, _bytes(st), st.st_nlink))  # its links, as they are now
+            tree.linked_paths.append(relative)
+        return tree
+    except (OSError, KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _save(cache: Path, known: Dict[str, Any], walked: Dict[str, Tuple[os.stat_result, _Tree]]) -> None:
+    """Best effort, as for any cache: a failed write costs the next scan a walk."""
+    now = time.time()
+    trees = {path: entry for path, entry in known.items()
+             if isinstance(entry, dict) and isinstance(entry.get("measured"), (int, float))
+             and now - entry["measured"] < _KEPT_FOR}
+    for path, (top, tree) in walked.items():
+        trees[path] = {"id": [top.st_dev, top.st_ino], "measured": now, "own": tree.own, "newest": tree.newest,
+                       "dirs": tree.dirs,
+                       "linked": [[p, dev, ino] for p, (dev, ino, _, _) in zip(tree.linked_paths, tree.linked)]}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache, json.dumps({"version": _CACHE_VERSION, "trees": trees}).encode())
+    except OSError:
+        pass
 
 
 def human_size(size: int) -> str:

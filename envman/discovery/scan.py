@@ -27,6 +27,7 @@ from envman.store.layout import Store
 TOOLS = ("envman", "venv", "virtualenv", "uv", "poetry", "pipenv", "virtualenvwrapper", "pyenv-virtualenv",
          "hatch", "pdm", "pipx", "tox", "nox", "conda")
 SORTS = ("size", "age", "name")
+SIZES_CACHE = "scan-sizes.json"  # in envman's cache: see `envman.sizes`
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
     if measure:
         if progress is not None:
             progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
-        measured = sizes.measure_trees([c.path for c in walked.candidates], mounts)
+        measured = sizes.measure_trees([c.path for c in walked.candidates], mounts, store.cache / SIZES_CACHE)
     else:
         measured = [(0, _mtime(c.path)) for c in walked.candidates]
     moment = now()

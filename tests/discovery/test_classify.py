@@ -161,3 +161,32 @@ def test_a_file_hard_linked_into_several_trees_counts_once_in_the_first(tmp_path
 def test_paths_are_shown_on_one_line() -> None:
     assert shown("/a\nb\tc") == "/a\\x0ab\\x09c"
     assert shown(os.fsdecode(b"/x\xffy")) == "/x\\udcffy"
+
+
+def test_the_sizes_cache_is_used_only_while_no_directory_changed(tmp_path: Path) -> None:
+    import json
+
+    trees = [tmp_path / n for n in ("a", "b")]
+    for t in trees:
+        (t / "lib" / "deep").mkdir(parents=True)
+        (t / "lib" / "deep" / "f").write_bytes(b"x" * 50_000)
+    os.link(trees[0] / "lib" / "deep" / "f", tmp_path / "elsewhere")  # linked from outside
+    cache = tmp_path / "cache" / "sizes.json"
+    paths = [str(t) for t in trees]
+    fresh = measure_trees(paths)
+    assert measure_trees(paths, cache=cache) == fresh  # walked, and written down
+    stored = json.loads(cache.read_text())["trees"]
+    stored[paths[1]]["own"] += 1_000_000  # what a walk would not say: only the cache does
+    cache.write_text(json.dumps({"version": 1, "trees": stored}))
+    assert measure_trees(paths, cache=cache)[1][0] == fresh[1][0] + 1_000_000, "an unchanged tree is not walked"
+    (tmp_path / "elsewhere").unlink()  # a link count changes in no directory of theirs
+    assert measure_trees(paths, cache=cache)[0][0] > fresh[0][0], "linked files are looked at every time"
+    (trees[1] / "lib" / "deep" / "g").write_bytes(b"y" * 50_000)  # deep/ changed: walked again
+    assert measure_trees(paths, cache=cache)[1][0] == measure_trees(paths)[1][0] > fresh[1][0]
+    stored = json.loads(cache.read_text())["trees"]
+    stored[paths[0]]["own"] += 1_000_000
+    stored[paths[0]]["measured"] -= 2 * 86400  # trusted for a day at most
+    cache.write_text(json.dumps({"version": 1, "trees": stored}))
+    assert measure_trees(paths, cache=cache)[0][0] == measure_trees(paths)[0][0]
+    cache.write_text("{not json")
+    assert measure_trees(paths, cache=cache) == measure_trees(paths)
