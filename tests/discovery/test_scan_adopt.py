@@ -164,3 +164,45 @@ def test_adopt_takes_the_filters_and_numbers_a_projects_second_environment(cli, 
     assert set(records) == {"api", "api-2"}, records
     assert set(records.values()) == {real(first), real(second)}
     assert real(other) not in records.values()
+
+
+def test_adopting_an_old_environment_is_no_use_of_it(cli, tmp_path: Path) -> None:
+    """KillPy's question — which are stale? — must survive `scan --adopt`: registering an
+    environment untouched for 200 days is not using it (SPEC's `unused`: created,
+    activated, run, recreated)."""
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    env = make_env(make_project(tmp_path / "tree" / "old") / ".venv")
+    stamp = (datetime.now(timezone.utc) - timedelta(days=200)).timestamp()
+    for root, dirs, files in os.walk(env, topdown=False):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (stamp, stamp), follow_symlinks=False)
+    os.utime(env, (stamp, stamp))
+    assert run_scan(str(tmp_path / "tree"), "--adopt", home=tmp_path / "home").code == 0
+    after = run_scan(str(tmp_path / "tree"), "--older-than", "90d", "--json", home=tmp_path / "home")
+    assert after.code == 0, after
+    [item] = json.loads(after.out)
+    assert item["registered"] == "old" and "unused" in item["reasons"], item
+
+
+def test_environments_under_hostile_names_are_adopted_and_activate_safely(cli, tmp_path: Path) -> None:
+    """What the scan adopts from a stranger's tree goes into the registry and into shell
+    code: a name that is a command substitution must stay a name."""
+    tree = tmp_path / "tree"
+    hostile = ["$(touch pwned)", "new\nline", "quote'\"`"]
+    envs = {name: make_env(make_project(tree / name) / ".venv") for name in hostile}
+    result = run_scan(str(tree), "--adopt", home=tmp_path / "home", cwd=tmp_path)
+    assert result.code == 0, result
+    records = {real(Path(r["path"])): r["name"] for r in json.loads(cli("ls", "--json").out)}
+    # a path with a newline cannot go on PATH in any shell: envman never takes one in
+    carried = {name: env for name, env in envs.items() if "\n" not in name}
+    assert set(records) == {real(e) for e in carried.values()}, records
+    assert "skipped" in result.err and "new\\x0aline" in result.err, result
+    for name, env in carried.items():
+        snippet = cli("activate", records[real(env)], "--shell", "bash", cwd=tmp_path)
+        assert snippet.code == 0, snippet
+        shown = subprocess.run(["bash", "-c", snippet.out + '\nprintf %s "$VIRTUAL_ENV"'], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=30)
+        assert shown.stdout == str(env), (name, shown)
+    assert not (tmp_path / "pwned").exists() and not (tree / "pwned").exists()

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import site
 import subprocess
 import sys
@@ -78,9 +79,10 @@ def on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str):
     return on_terminal(["scan", str(tmp_path / "tree"), "--delete"], answer=answer, timeout=60)
 
 
+@pytest.mark.parametrize("answer", ["n", "", "no", "N"])
 def test_answering_no_on_a_terminal_deletes_nothing(tmp_path: Path, three: Dict[str, Path],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    code, screen = on_a_terminal(tmp_path, monkeypatch, "n")
+                                                    monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    code, screen = on_a_terminal(tmp_path, monkeypatch, answer)
     assert "[y/N]" in screen, screen
     assert "Traceback" not in screen, screen
     assert all_there(three)
@@ -211,7 +213,10 @@ def answer_after(args, answer: str, meanwhile, timeout: float = 60):
                 seen += chunk
                 if not answered and b"[y/N]" in seen:
                     meanwhile()
-                    os.write(leader, answer.encode() + b"\n")
+                    if answer == "^C":
+                        proc.send_signal(signal.SIGINT)  # what Ctrl-C at the question sends
+                    else:
+                        os.write(leader, answer.encode() + b"\n")
                     answered = True
             elif proc.poll() is not None:
                 break
@@ -653,3 +658,38 @@ def test_delete_json_is_one_array_on_stdout(tmp_path: Path, three: Dict[str, Pat
     assert set(done) == {str(e) for e in three.values()}, done
     assert done[str(three["venv"])]["deleted"] is False and done[str(three["venv"])]["reason"], done
     assert done[str(three["uv"])]["deleted"] is True, done
+
+
+def test_an_interrupt_at_the_question_deletes_nothing(tmp_path: Path, three: Dict[str, Path],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in TOOL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code, screen = answer_after(["scan", str(tmp_path / "tree"), "--delete"], "^C", lambda: None)
+    assert "Traceback" not in screen, screen
+    assert code != 0, screen
+    assert all_there(three), screen
+
+
+def test_device_nodes_sockets_and_fifos_inside_are_unlinked_never_opened(tmp_path: Path,
+                                                                         three: Dict[str, Path]) -> None:
+    import socket
+    import stat as stat_mod
+
+    env = three["venv"]
+    os.mkfifo(env / "lib" / "a-fifo")
+    try:
+        os.mknod(env / "lib" / "a-zero", stat_mod.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero's
+    except OSError:
+        pass  # no CAP_MKNOD here: the FIFO and the socket still make the point
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        try:
+            server.bind(str(env / "lib" / "a-socket"))
+        except OSError:
+            pass  # a path longer than a socket address can be
+        result = run_scan(str(tmp_path / "tree"), "--delete", "--yes", home=tmp_path / "home", timeout=60)
+    finally:
+        server.close()
+    assert result.code == 0, result
+    assert not env.exists(), result

@@ -53,6 +53,7 @@ def mounted(tmp_path: Path):
 
 def test_a_file_system_mounted_inside_is_never_entered(tmp_path: Path, mounted: Path) -> None:
     tree = tmp_path / "tree"
+    make_env(mounted)  # the mount point itself an environment
     before = make_canaries(mounted / "theirs")
     ours = make_env(make_project(tree / "ours") / ".venv")
     found = by_path(scan_json(str(tree), home=tmp_path / "home"))
@@ -61,6 +62,13 @@ def test_a_file_system_mounted_inside_is_never_entered(tmp_path: Path, mounted: 
     assert deleted.code == 0, deleted
     assert not ours.exists()
     assert tree_bytes(mounted / "theirs") == before
+    assert (mounted / "pyvenv.cfg").is_file()
+    # named as a DIR, the environment that is a mount point is found, and never deleted
+    listed = scan_json(str(mounted), home=tmp_path / "home")
+    assert real(mounted) in by_path(listed), listed
+    kept = run_scan(str(mounted), "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in kept.err, kept
+    assert (mounted / "pyvenv.cfg").is_file() and tree_bytes(mounted / "theirs") == before, kept
 
 
 def test_fifos_where_files_are_read_do_not_hang_the_scan(tmp_path: Path) -> None:
@@ -80,7 +88,8 @@ def test_fifos_where_files_are_read_do_not_hang_the_scan(tmp_path: Path) -> None
     assert time.monotonic() - started < 30
     found = by_path(json.loads(result.out))
     assert real(ours) in found, found
-    assert real(tree / "trap") not in found or found[real(tree / "trap")]["tool"] in ("venv",), found
+    assert real(tree / "trap") not in found, "a FIFO named pyvenv.cfg makes no environment"
+    assert real(conda) in found, "a conda env is told by its conda-meta/ directory, whatever is in it"
 
 
 READ_COUNTER = """
@@ -111,19 +120,25 @@ def test_only_the_first_kib_of_a_50_mb_pyvenv_cfg_is_read(tmp_path: Path) -> Non
         pytest.skip("needs /proc/self/io to count what was read")
     small = tmp_path / "small"
     make_env(make_project(small / "web") / ".venv")
+    copied = make_env(make_project(small / "copied") / ".venv")
     huge = tmp_path / "huge"
     env = make_env(make_project(huge / "web") / ".venv")
-    with open(env / "pyvenv.cfg", "a") as cfg:
-        line = "# " + "x" * 1021 + "\n"
-        for _ in range(50 * 1024):
-            cfg.write(line)
-    assert (env / "pyvenv.cfg").stat().st_size > 50 * 1024 * 1024
+    huge_copied = make_env(make_project(huge / "copied") / ".venv")
+    for one in (copied, huge_copied):  # `--copies`: no link to follow, so pyvenv.cfg is asked
+        (one / "bin" / "python").unlink()
+        (one / "bin" / "python").write_bytes(b"\x7fELF a copied interpreter\n")
+    line = "# " + "x" * 1021 + "\n"
+    for one in (env, huge_copied):
+        with open(one / "pyvenv.cfg", "a") as cfg:
+            for _ in range(50 * 1024):
+                cfg.write(line)
+        assert (one / "pyvenv.cfg").stat().st_size > 50 * 1024 * 1024
     started = time.monotonic()
     extra = bytes_read(huge, tmp_path / "home") - bytes_read(small, tmp_path / "home")
     assert time.monotonic() - started < 30
     assert extra < 1024 * 1024, f"read {extra} bytes more for a 50 MB pyvenv.cfg"
     found = scan_json(str(huge), home=tmp_path / "home")
-    assert [item["path"] for item in found] in ([], [str(env)]), found
+    assert {item["path"] for item in found} <= {str(env), str(huge_copied)}, found
 
 
 ODD_NAMES = ["new\nline", "tab\tand space", "-rf", "$(touch pwned)", "quote'\"", "emoji-\u2603"]
@@ -288,3 +303,46 @@ def test_names_that_would_fool_the_terminal_are_escaped_in_the_table_and_the_que
     assert not _DANGEROUS.search(listed.out + listed.err), ascii(listed.err)
     found = json.loads(run_scan(str(tree), "--json", home=tmp_path / "home").out)
     assert sorted(item["path"] for item in found) == sorted(str(e) for e in envs)  # JSON keeps the truth
+
+
+def test_fifos_in_every_file_the_scan_reads_do_not_hang_it(tmp_path: Path) -> None:
+    """`.project`, `.python-version`, `.python-envs`, a `.venv` file, `pyproject.toml` and
+    conda's `environments.txt`: each one a FIFO nobody writes to."""
+    home = tmp_path / "home"
+    wrapped = make_env(home / ".virtualenvs" / "wrapped", "virtualenv")
+    os.mkfifo(wrapped / ".project")
+    pyenv_env = make_env(home / ".pyenv" / "versions" / "3.12.1" / "envs" / "tools")
+    user = home / "src" / "user"
+    user.mkdir(parents=True)
+    for name in (".python-version", ".python-envs", ".venv", "pyproject.toml"):
+        os.mkfifo(user / name)
+    (home / ".conda").mkdir()
+    os.mkfifo(home / ".conda" / "environments.txt")
+    (home / ".cache" / "pypoetry").mkdir(parents=True)
+    ours = make_env(make_project(home / "src" / "ours") / ".venv")
+    started = time.monotonic()
+    result = run_scan("--json", home=home, timeout=60)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert time.monotonic() - started < 30
+    found = by_path(json.loads(result.out))
+    assert {real(wrapped), real(pyenv_env), real(ours)} <= set(found), found
+
+
+def test_the_reasons_for_leaving_an_environment_escape_its_name_too(tmp_path: Path) -> None:
+    """"left … because …" and "skipped …: …" carry paths inside their reasons."""
+    tree = tmp_path / "tree"
+    envs = [make_env(make_project(tree / name) / ".venv") for name in INVISIBLE]
+    active = envs[-2]  # the right-to-left override
+    before = tree_bytes(active)
+    deleted = run_scan(str(tree), "--delete", "--yes", home=tmp_path / "home",
+                       extra={"VIRTUAL_ENV": str(active)})
+    assert "Traceback" not in deleted.err, deleted
+    assert tree_bytes(active) == before
+    assert not _DANGEROUS.search(deleted.out + deleted.err), ascii(deleted.err)
+    replaced = tree / "replaced"
+    env = make_env(make_project(replaced / "rlo-\u202eyp.exe") / ".venv")
+    (env / "pyvenv.cfg").write_bytes(b"\xff\xfe not a config\n")  # adopt refuses what it cannot read
+    adopted = run_scan(str(replaced), "--adopt", home=tmp_path / "home")
+    assert "Traceback" not in adopted.err, adopted
+    assert not _DANGEROUS.search(adopted.out + adopted.err), ascii(adopted.err)

@@ -376,3 +376,65 @@ def test_the_default_scan_takes_in_envmans_store(cli, tmp_path: Path, home: Path
     found = by_path(scan_json(home=tmp_path / "home"))
     item = found[real(home / "envs" / "web")]
     assert (item["tool"], item["registered"], item["project"]) == ("envman", "web", real(project)), item
+
+
+def test_scan_and_ls_size_agree_on_a_registered_environment(cli, tmp_path: Path, home: Path) -> None:
+    project = make_project(tmp_path / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    add_bytes(home / "envs" / "web", 300 * 1024)
+    listed = cli("ls", "--size", "--json")
+    assert listed.code == 0, listed
+    [record] = json.loads(listed.out)
+    [item] = scan_json(str(home), home=tmp_path / "home")
+    assert item["size_bytes"] == record["size_bytes"], (item, record)
+
+
+def test_a_registered_environment_whose_project_moved_is_not_project_missing(cli, tmp_path: Path,
+                                                                             home: Path) -> None:
+    """`ls` finds a renamed project (`moved_to`) and calls the environment ok; scan agrees."""
+    project = make_project(tmp_path / "src" / "web")
+    made = cli("new", "web", "--project", str(project), "--python", str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    project.rename(tmp_path / "src" / "web-renamed")
+    [record] = json.loads(cli("ls", "--json").out)
+    assert record["status"] == "ok" and record["moved_to"], record
+    [item] = scan_json(str(home), home=tmp_path / "home")
+    assert item["status"] == "ok" and "project-missing" not in item["reasons"], item
+
+
+def test_a_sparse_terabyte_and_two_hundred_links_to_one_file_count_what_is_on_disk(tmp_path: Path) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    with open(env / "lib" / "sparse.img", "wb") as handle:
+        handle.truncate(1 << 40)  # a terabyte long, nothing allocated
+    blob = add_bytes(env, 1024 * 1024)
+    for i in range(200):
+        os.link(blob, env / "lib" / f"link-{i}.bin")
+    [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert 1024 * 1024 <= item["size_bytes"] < 2 * 1024 * 1024, item
+
+
+def snapshot(*roots: Path) -> Dict[str, Any]:
+    """Every entry under the roots with its kind, size and modification time."""
+    seen: Dict[str, Any] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in [root, *root.rglob("*")]:
+            st = os.lstat(path)
+            seen[str(path)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return seen
+
+
+def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
+    """Without --adopt or --delete: not the registry, not a cache, not the tree walked."""
+    made = cli("new", "web", "--project", str(make_project(tmp_path / "tree" / "web")), "--python",
+               str(a_python()), "--without-pip", "-q")
+    assert made.code == 0, made
+    make_env(make_project(tmp_path / "tree" / "other") / ".venv")
+    watched = (home, tmp_path / "tree", tmp_path / "xdg", tmp_path / "home")
+    before = snapshot(*watched)
+    for args in ([], ["--json"], ["--sort", "age", "--older-than", "1d"], ["--delete", "--dry-run"]):
+        result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
+        assert result.code == 0, result
+    assert snapshot(*watched) == before

@@ -5,6 +5,7 @@ them out (see scantrees). One tree per module, scanned once, asserted per tool."
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -38,9 +39,7 @@ def made_by_tools(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     venv_project = make_project(root / "src" / "by-venv")
     subprocess.run([str(exe), "-m", "venv", "--without-pip", str(venv_project / ".venv")], check=True)
     built["venv"] = venv_project
-    try:
-        import virtualenv  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("virtualenv") is None:
         built["virtualenv"] = None
     else:
         project = make_project(root / "src" / "by-virtualenv")
@@ -288,3 +287,23 @@ def test_an_old_pythons_venv_reports_its_version(tmp_path: Path, minor_version: 
     subprocess.run([str(exe), "-m", "venv", "--without-pip", str(project / ".venv")], check=True)
     [item] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
     assert (item["tool"], item["python"], item["status"]) == ("venv", version_of(Path(os.path.realpath(exe))), "ok"), item
+
+
+def test_pipenv_and_virtualenvwrapper_share_workon_home_and_are_told_apart(tmp_path: Path) -> None:
+    """With WORKON_HOME set both keep theirs there: pipenv's is `NAME-HASH` with a
+    `.project`, virtualenvwrapper's any other (with or without a `.project`)."""
+    workon = tmp_path / "workon"
+    app = tmp_path / "src" / "app"
+    app.mkdir(parents=True)
+    (app / "Pipfile").write_text("[packages]\n")
+    pipenv_env = make_env(workon / pipenv_env_name(app), "virtualenv")
+    (pipenv_env / ".project").write_text(str(app))
+    wrapped = make_env(workon / "wrapped", "virtualenv")
+    (wrapped / ".project").write_text(str(app))
+    plain = make_env(workon / "plain", "virtualenv")
+    hashed_no_project = make_env(workon / "looks-AbCdEfGh", "virtualenv")
+    found = by_path(scan_json(str(workon), home=tmp_path / "home", extra={"WORKON_HOME": str(workon)}))
+    assert {p: i["tool"] for p, i in found.items()} == {
+        real(pipenv_env): "pipenv", real(wrapped): "virtualenvwrapper", real(plain): "virtualenvwrapper",
+        real(hashed_no_project): "virtualenvwrapper"}, found
+    assert found[real(pipenv_env)]["project"] == real(app) == found[real(wrapped)]["project"]

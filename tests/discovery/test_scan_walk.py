@@ -129,3 +129,13 @@ def test_marker_files_that_are_links_or_garbage_do_not_break_the_scan(tmp_path: 
     assert tree_bytes(foreign) == before
     for name in ("cfg-to-zero", "cfg-to-fifo", "cfg-to-foreign", "meta-to-foreign"):
         assert (tree / name).is_dir(), f"{name}: a directory whose marker is a link is no environment"
+
+
+def test_a_dir_given_as_a_link_is_walked_as_its_target(tmp_path: Path) -> None:
+    """Like `find -H`: the link the person typed is followed, no link below it."""
+    env = make_env(make_project(tmp_path / "real-tree" / "web") / ".venv")
+    (tmp_path / "real-tree" / "web" / "link-out").symlink_to(tmp_path / "elsewhere")
+    make_env(tmp_path / "elsewhere" / ".venv")
+    (tmp_path / "typed").symlink_to(tmp_path / "real-tree")
+    found = scan_json(str(tmp_path / "typed"), home=tmp_path / "home")
+    assert [item["path"] for item in found] == [str(env)], found
