@@ -427,13 +427,18 @@ def snapshot(*roots: Path) -> Dict[str, Any]:
 
 
 def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
-    """Without --adopt or --delete: not the registry, not a cache, not the tree walked."""
+    """Without --adopt or --delete: not the registry, not the tree walked; its cache of
+    sizes once, and not again while nothing it measured changed."""
     made = cli("new", "web", "--project", str(make_project(tmp_path / "tree" / "web")), "--python",
                str(a_python()), "--without-pip", "-q")
     assert made.code == 0, made
     make_env(make_project(tmp_path / "tree" / "other") / ".venv")
     watched = (home, tmp_path / "tree", tmp_path / "xdg", tmp_path / "home")
+    first = snapshot(*watched)
+    assert run_scan(str(tmp_path / "tree"), str(home), home=tmp_path / "home").code == 0
     before = snapshot(*watched)
+    written = {path for path in before if before[path] != first.get(path)}
+    assert written == {str(home / "cache"), str(home / "cache" / "scan-sizes.json")}, written
     for args in ([], ["--json"], ["--sort", "age", "--older-than", "1d"], ["--delete", "--dry-run"]):
         result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
         assert result.code == 0, result
