@@ -101,6 +101,7 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
                 result.candidates.append(Candidate(directory, kind, st.st_dev, st.st_ino))
             continue
         held = []
+        lib = os.path.basename(directory) == "lib"
         for entry in entries:
             name = entry.name
             if name in PROJECT_FILES:
@@ -109,10 +110,6 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
                 _note_pointer(entry, directory, result)
             elif name == ".python-envs":
                 _note_listing(entry.path, directory, result)
-        if held:
-            result.project_files[directory] = frozenset(held)
-        for entry in entries:
-            name = entry.name
             if name in SKIPPED:
                 continue
             try:
@@ -122,9 +119,11 @@ def _walk_root(root: str, device: int, result: Walk, seen: Set[Tuple[int, int]],
                     continue  # another file system: never entered
             except OSError:
                 continue
-            if name.startswith("python") and os.path.basename(directory) == "lib" and _is_stdlib(entry.path):
+            if lib and name.startswith("python") and _is_stdlib(entry.path):
                 continue  # a base interpreter's standard library: thousands of files, no environment
             stack.append(entry.path)
+        if held:
+            result.project_files[directory] = frozenset(held)
 
 
 def _environment_kind(entries: List["os.DirEntry[str]"]) -> Optional[str]:

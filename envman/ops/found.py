@@ -27,8 +27,6 @@ from envman.discovery.scan import Found
 from envman.errors import EnvmanError, UsageError
 from envman.fsutil import is_within
 from envman.models import EnvRecord, name_from_directory
-from envman.ops import adopt as adopting
-from envman.ops import remove as removing
 from envman.ops.staleness import ENV_MISSING, UNUSED, assess_all
 from envman.store import registry
 from envman.store.delete_tree import Refused, delete_tree
@@ -106,6 +104,8 @@ def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
             continue
         assert item.project is not None
         try:
+            from envman.ops import adopt as adopting  # only here: `scan` alone needs none of it
+
             name = _free_name(store, item, chosen)
             record = adopting.adopt(store, Path(item.path), name=name, project=Path(item.project),
                                     last_used=min(item.modified, now()))
@@ -183,6 +183,8 @@ def _delete_one(store: Store, item: Found, protected: _Protected) -> Deletion:
         return Deletion(item, False, why)
     try:
         if item.registered is not None:
+            from envman.ops import remove as removing
+
             removed, refused = removing.remove(
                 store, [item.registered], delete_adopted=True, skip_unsafe=True,
                 verify=lambda record, fd, st: _still_the_same(item, fd, st, protected))
