@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, TypeVar
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, NoReturn, Optional, Sequence, TypeVar
 
 import typer
 
@@ -111,6 +111,16 @@ def printable(text: str) -> str:
 def shown(path: str) -> str:
     """A path for a table or a message: `~` for the home, and `printable`."""
     return printable(tilde(path))
+
+
+def table(rows: Sequence[Sequence[str]], right: AbstractSet[int] = frozenset()) -> str:
+    """Rows as aligned columns two spaces apart; columns in `right` aligned right, the
+    last (a path, often long) not padded."""
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))) + "  " + row[last]
+                     for row in rows)
 
 
 def tilde(path: str) -> str:

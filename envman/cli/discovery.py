@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 import typer
 
 from envman.ages import ago, now, parse_age
-from envman.cli.base import app, confirm, handled, open_store, print_json, say, shown
+from envman.cli.base import app, confirm, handled, open_store, print_json, say, shown, table
 from envman.errors import OperationFailed, UsageError
 from envman.inputs import given
 from envman.store.layout import Store
@@ -109,11 +109,7 @@ def _print_table(found: Sequence[Any]) -> None:
                      "ok" if not f.reasons else "stale: " + ",".join(f.reasons),
                      f.registered.name if f.registered is not None else "-", shown(f.path),
                      shown(f.project) if f.project is not None else "-"])
-    last = len(rows[0]) - 1
-    widths = [max(len(row[i]) for row in rows) for i in range(last)]
-    typer.echo("\n".join("  ".join(cell.rjust(w) if i == 0 else cell.ljust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths))) + "  " + row[last]
-                         for row in rows))
+    typer.echo(table(rows, right={0}))
     typer.echo(f"total: {human_size(sum(f.size_bytes for f in found))} in {len(found)} environment(s) "
                "(shared files counted once)")
     counts = Counter(f.tool for f in found)

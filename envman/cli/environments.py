@@ -12,7 +12,7 @@ import typer
 
 from envman.ages import ago, now, parse_age
 from envman.cli.base import (app, confirm, find_record, handled, interpreter_finder, open_store, print_json,
-                             progress_lines, read_config, removed_line, say, tilde)
+                             progress_lines, read_config, removed_line, say, table, tilde)
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import EnvmanError, UsageError
 from envman.inputs import given
@@ -160,11 +160,7 @@ def _print_table(states: Sequence[EnvState], size: bool = False) -> None:
         for row, s in zip(rows[1:], states):
             row.insert(3, human_size(s.size_bytes or 0))
         right.add(3)
-    last = len(rows[0]) - 1
-    widths = [max(len(row[i]) for row in rows) for i in range(last)]
-    typer.echo("\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths))) + "  " + row[last]
-                         for row in rows))
+    typer.echo(table(rows, right))
     if size:
         total = sum(s.size_bytes or 0 for s in states)
         typer.echo(f"total: {human_size(total)} in {len(states)} environment(s) "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from envman.cli.base import app, find_record, handled, open_store, print_json, printable, say, shown
+from envman.cli.base import app, find_record, handled, open_store, print_json, printable, say, shown, table
 from envman.cli.helpstyle import PlainCommand
 from envman.errors import UsageError
 from envman.store.layout import Store
@@ -80,9 +80,7 @@ def _print_matches(matches: List["Match"]) -> None:
             for m in matches]
     if not rows:
         return
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    typer.echo("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3]
-                         for row in rows))
+    typer.echo(table(rows))
 
 
 @app.command()
