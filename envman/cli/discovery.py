@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 import typer
 
 from envman.ages import ago, now, parse_age
-from envman.cli.base import app, confirm, handled, open_store, print_json, say, shown, table
+from envman.cli.base import app, confirm, handled, open_store, print_json, printable, say, shown, table
 from envman.errors import OperationFailed, UsageError
 from envman.inputs import given
 from envman.store.layout import Store
 
 if TYPE_CHECKING:
     from envman.discovery.scan import Scan
+
 
 @app.command()
 @handled
@@ -41,6 +42,7 @@ def scan(
     """
     from envman import sizes
     from envman.discovery import scan as scanning
+    from envman.ops.found import judged
 
     given(older_than, "--older-than")
     given(min_size, "--min-size")
@@ -54,8 +56,6 @@ def scan(
     scanning.check_sort(sort)
     store = open_store()
     result = found_under(store, dirs or [], age)
-    from envman.ops.found import judged
-
     listed = scanning.ordered(scanning.select(judged(store, result.found), chosen, age is not None, smallest), sort)
     if adopt:
         _adopt(store, listed, as_json)
@@ -118,7 +118,7 @@ def _print_table(found: Sequence[Any]) -> None:
                                        for tool in sorted(counts, key=lambda t: (-by_tool[t], t))))
 
 
-def _adopt(store: Any, found: Sequence[Any], as_json: bool) -> None:
+def _adopt(store: Store, found: Sequence[Any], as_json: bool) -> None:
     from envman.ops import found as acting
 
     done = acting.adopt_all(store, found)
@@ -130,12 +130,12 @@ def _adopt(store: Any, found: Sequence[Any], as_json: bool) -> None:
         if a.record is not None:
             say(f"adopted {a.record.name!r} ({shown(a.found.path)}, project {shown(a.record.project)})")
         elif a.found.registered is None:
-            say(f"skipped {shown(a.found.path)}: {a.reason}")
+            say(f"skipped {shown(a.found.path)}: {printable(a.reason or '')}")
     made = sum(1 for a in done if a.record is not None)
     say(f"adopted {made} environment(s)")
 
 
-def _delete(store: Any, found: Sequence[Any], dry_run: bool, yes: bool, as_json: bool) -> None:
+def _delete(store: Store, found: Sequence[Any], dry_run: bool, yes: bool, as_json: bool) -> None:
     from envman.ops import found as acting
     from envman.sizes import human_size
 
@@ -164,7 +164,7 @@ def _delete(store: Any, found: Sequence[Any], dry_run: bool, yes: bool, as_json:
             if d.deleted:
                 say(f"deleted {shown(d.found.path)}")
             else:
-                say(f"left    {shown(d.found.path)}: {d.reason}")
+                say(f"left    {shown(d.found.path)}: {printable(d.reason or '')}")
         say(f"freed {human_size(done.freed)}")
     left = sum(1 for d in done.each if not d.deleted)
     if left:
