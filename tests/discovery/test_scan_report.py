@@ -427,14 +427,39 @@ def snapshot(*roots: Path) -> Dict[str, Any]:
 
 
 def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
-    """Without --adopt or --delete: not the registry, not a cache, not the tree walked."""
+    """Without --adopt or --delete: not the registry, not the tree walked, nothing but
+    envman's own cache (its cache of sizes)."""
     made = cli("new", "web", "--project", str(make_project(tmp_path / "tree" / "web")), "--python",
                str(a_python()), "--without-pip", "-q")
     assert made.code == 0, made
     make_env(make_project(tmp_path / "tree" / "other") / ".venv")
     watched = (home, tmp_path / "tree", tmp_path / "xdg", tmp_path / "home")
-    before = snapshot(*watched)
+
+    def outside_the_cache() -> Dict[str, Any]:
+        cache = str(home / "cache")
+        return {p: v for p, v in snapshot(*watched).items() if p != cache and not p.startswith(cache + os.sep)}
+
+    before = outside_the_cache()
     for args in ([], ["--json"], ["--sort", "age", "--older-than", "1d"], ["--delete", "--dry-run"]):
         result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
         assert result.code == 0, result
-    assert snapshot(*watched) == before
+    assert outside_the_cache() == before
+
+
+def test_a_file_changed_in_place_is_seen_by_the_next_scan(tmp_path: Path) -> None:
+    """A file rewritten or appended to changes no directory's mtime: sizes and `modified`
+    remembered from an earlier scan must not hide it (nor make a used environment look
+    unused to `--older-than ... --delete`)."""
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    module = env / "lib" / "module.py"
+    module.write_text("x = 1\n")
+    set_times(env, datetime.now(timezone.utc) - timedelta(days=200))
+    [first] = scan_json(str(tmp_path / "tree"), "--older-than", "90d", home=tmp_path / "home")
+    assert "unused" in first["reasons"], first
+    with open(module, "ab") as handle:  # in place: the directory's mtime stays 200 days old
+        handle.write(os.urandom(4 * 1024 * 1024))
+    found = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    [second] = found
+    assert second["size_bytes"] >= first["size_bytes"] + 4 * 1024 * 1024, (first, second)
+    assert datetime.fromisoformat(second["modified"]) > datetime.now(timezone.utc) - timedelta(hours=1), second
+    assert scan_json(str(tmp_path / "tree"), "--older-than", "90d", home=tmp_path / "home") == []
