@@ -463,3 +463,33 @@ def test_a_file_changed_in_place_is_seen_by_the_next_scan(tmp_path: Path) -> Non
     assert second["size_bytes"] >= first["size_bytes"] + 4 * 1024 * 1024, (first, second)
     assert datetime.fromisoformat(second["modified"]) > datetime.now(timezone.utc) - timedelta(hours=1), second
     assert scan_json(str(tmp_path / "tree"), "--older-than", "90d", home=tmp_path / "home") == []
+
+
+@pytest.mark.parametrize("what", ["garbage", "fifo", "directory", "link-to-zero", "huge", "wrong-shape"])
+def test_a_broken_cache_of_sizes_costs_a_walk_nothing_more(tmp_path: Path, home: Path, what: str) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    add_bytes(env, 300 * 1024)
+    [fresh] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    cache = home / "cache" / "scan-sizes.json"
+    assert cache.is_file(), "the scan keeps its cache of sizes there (README: 'but its cache of sizes')"
+    cache.unlink()
+    if what == "garbage":
+        cache.write_bytes(b"\x00{not json" * 100)
+    elif what == "fifo":
+        os.mkfifo(cache)
+    elif what == "directory":
+        cache.mkdir()
+    elif what == "link-to-zero":
+        cache.symlink_to("/dev/zero")
+    elif what == "huge":
+        with open(cache, "wb") as handle:
+            handle.truncate(64 * 1024 * 1024)
+    else:
+        cache.write_text(json.dumps({"version": 1, "trees": {str(env): {"size": -5, "newest": "soon"}}}))
+    started = datetime.now(timezone.utc)
+    result = run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home", timeout=60)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert datetime.now(timezone.utc) - started < timedelta(seconds=30)
+    [item] = json.loads(result.out)
+    assert (item["size_bytes"], item["modified"]) == (fresh["size_bytes"], fresh["modified"]), (item, fresh)
