@@ -557,9 +557,10 @@ class Pair:
     """Two commands timed alternately, A B A B ..., each pair's ratio kept."""
 
     def __init__(self, label: str, a: List[str], b: List[str], env: Dict[str, str], cwd: Path,
-                 a_name: str, b_name: str, target: float) -> None:
+                 a_name: str, b_name: str, target: float, repeat: int = 1) -> None:
         self.label, self.a, self.b, self.env, self.cwd = label, a, b, env, cwd
         self.a_name, self.b_name, self.target = a_name, b_name, target
+        self.repeat = repeat  # pairs per round: more for the quick ones, whose spread is wider
         self.times_a: List[float] = []
         self.times_b: List[float] = []
 
@@ -578,7 +579,8 @@ class Pair:
         a, b = statistics.median(self.times_a), statistics.median(self.times_b)
         ratios = sorted(x / y for x, y in zip(self.times_a, self.times_b))
         return (f"{self.label}\n    {self.a_name}: {a * 1000:8.1f} ms   {self.b_name}: {b * 1000:8.1f} ms"
-                f"   ratio {a / b:.3f} (pairs: {ratios[0]:.3f}-{ratios[-1]:.3f}, n={len(ratios)})"
+                f"   ratio {a / b:.3f} (pairs: median {statistics.median(ratios):.3f}, {ratios[0]:.3f}-{ratios[-1]:.3f},"
+                f" n={len(ratios)})"
                 + (f"   target <= {self.target}" if self.target == self.target else "   (no target)"))
 
 
@@ -754,23 +756,25 @@ def main() -> None:
             find = [sys.executable, "-m", "envman", "find", args.find]
             pairs.append(Pair(f"`envman find \"{args.find}\"` / `envman ls --json`, {args.find_envs:,} registered", find,
                               [sys.executable, "-m", "envman", "ls", "--json"], listing, tmp,
-                              "envman find", "envman ls --json", 1.5))
+                              "envman find", "envman ls --json", 1.5, repeat=3))
         # What each pays before any work: envman's CLI (4 registered) and KillPy's.
         pairs.append(Pair("start-up, no scanning: `envman ls --json` / `killpy list --help`",
                           [sys.executable, "-m", "envman", "ls", "--json"], [str(exe), "list", "--help"], env, tmp,
-                          "envman ls --json", "killpy list --help", float("nan")))
+                          "envman ls --json", "killpy list --help", float("nan"), repeat=2))
         for pair in pairs:  # warm-up: page cache, byte code
             pair.once(record=False)
         for _ in range(args.runs):
             for pair in pairs:
-                pair.once(record=True)
+                for _ in range(pair.repeat):
+                    pair.once(record=True)
 
         by_tool = Counter(e.tool for e in expected)
         print(f"tree: {projects} projects, {files:,} files, {size / 1e6:,.0f} MB, "
               f"{'reused' if args.reuse else 'made'} in {made:.0f} s; {len(expected)} environments: "
               + ", ".join(f"{tool} {n}" for tool, n in sorted(by_tool.items(), key=lambda kv: -kv[1])))
         print(f"KillPy {args.killpy_version}: killpy {' '.join(kp[1:])}")
-        print(f"{args.runs} alternating runs each after a warm-up, HOME={home}; medians")
+        print(f"{args.runs} rounds after a warm-up (`envman find` 3 pairs a round, start-up 2), each pair "
+              f"alternating, HOME={home}; medians")
         for pair in pairs:
             print(pair.report())
         if not has_scan:

@@ -54,7 +54,9 @@ def scan(
     scanning.check_sort(sort)
     store = open_store()
     result = found_under(store, dirs or [], age)
-    listed = scanning.ordered(scanning.select(result.found, chosen, age is not None, smallest), sort)
+    from envman.ops.found import judged
+
+    listed = scanning.ordered(scanning.select(judged(store, result.found), chosen, age is not None, smallest), sort)
     if adopt:
         _adopt(store, listed, as_json)
     elif delete:

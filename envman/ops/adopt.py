@@ -23,8 +23,10 @@ from envman.store.records import Registry
 
 
 def adopt(store: Store, path: Path, name: Optional[str] = None,
-          project: Optional[Path] = None) -> EnvRecord:
-    """Register the venv at `path` for `project` (default: the directory holding it)."""
+          project: Optional[Path] = None, last_used: Optional[datetime] = None) -> EnvRecord:
+    """Register the venv at `path` for `project` (default: the directory holding it).
+    `last_used` (default: now) is when it was last used as far as anyone can tell: `scan
+    --adopt` gives its last change, since registering an environment is no use of it."""
     env_dir = Path(os.path.realpath(os.path.expanduser(str(path))))
     if not env_dir.is_dir():
         raise UsageError(f"{str(path)!r} is not a directory")
@@ -47,7 +49,7 @@ def adopt(store: Store, path: Path, name: Optional[str] = None,
         python=_version(cfg),
         python_executable=_base_executable(env_dir, cfg),
         created=_created(env_dir) or moment,
-        last_used=moment,
+        last_used=last_used or moment,
         system_site_packages=cfg.get("include-system-site-packages", "").lower() == "true",
         copies=not os.path.islink(env_dir / SCRIPTS / PYTHON),
         without_pip=not any((env_dir / SCRIPTS / n).exists() for n in ("pip", "pip.exe")),

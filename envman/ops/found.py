@@ -12,20 +12,24 @@ take it, its record with it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
 
 from envman import sizes
+from envman.ages import now
 from envman.discovery.scan import Found
 from envman.errors import EnvmanError, UsageError
 from envman.fsutil import is_within
 from envman.models import EnvRecord, name_from_directory
 from envman.ops import adopt as adopting
 from envman.ops import remove as removing
+from envman.ops.staleness import ENV_MISSING, UNUSED, assess_all
 from envman.store import registry
 from envman.store.delete_tree import Refused, delete_tree
 from envman.store.layout import Store
@@ -57,6 +61,27 @@ class Deleted:
     freed: int  # bytes
 
 
+def judged(store: Store, found: Sequence[Found]) -> List[Found]:
+    """The registered ones judged as `ls` judges them: a project that moved is not missing
+    (it is shown where it is now), one whose drive is gone is `project-unreachable`. The
+    others, and `unused` (unchanged and unused), as the scan found them."""
+    records = [f.registered for f in found if f.registered is not None]
+    if not records:
+        return list(found)
+    states = {s.record.id: s for s in assess_all(store, records, now(), timedelta.max)}
+    judged_found = []
+    for item in found:
+        state = states.get(item.registered.id) if item.registered is not None else None
+        if state is None:
+            judged_found.append(item)
+            continue
+        reasons = [r for r in state.reasons if r not in (UNUSED, ENV_MISSING)]
+        reasons += [r for r in item.reasons if r == UNUSED]
+        judged_found.append(dataclasses.replace(item, reasons=tuple(reasons),
+                                                project=state.moved_to or item.project))
+    return judged_found
+
+
 def adoptable(found: Found, store: Store) -> Optional[str]:
     """Why `scan --adopt` leaves it alone, or None."""
     if found.registered is not None:
@@ -82,7 +107,8 @@ def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
         assert item.project is not None
         try:
             name = _free_name(store, item, chosen)
-            record = adopting.adopt(store, Path(item.path), name=name, project=Path(item.project))
+            record = adopting.adopt(store, Path(item.path), name=name, project=Path(item.project),
+                                    last_used=min(item.modified, now()))
         except EnvmanError as exc:
             done.append(Adoption(item, None, exc.message))
             continue

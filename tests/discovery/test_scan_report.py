@@ -427,23 +427,22 @@ def snapshot(*roots: Path) -> Dict[str, Any]:
 
 
 def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
-    """Without --adopt or --delete: not the registry, not the tree walked, nothing but
-    envman's own cache (its cache of sizes)."""
+    """Without --adopt or --delete: not the registry, not the tree walked; its cache of
+    sizes once, and not again while nothing it measured changed."""
     made = cli("new", "web", "--project", str(make_project(tmp_path / "tree" / "web")), "--python",
                str(a_python()), "--without-pip", "-q")
     assert made.code == 0, made
     make_env(make_project(tmp_path / "tree" / "other") / ".venv")
     watched = (home, tmp_path / "tree", tmp_path / "xdg", tmp_path / "home")
-
-    def outside_the_cache() -> Dict[str, Any]:
-        cache = str(home / "cache")
-        return {p: v for p, v in snapshot(*watched).items() if p != cache and not p.startswith(cache + os.sep)}
-
-    before = outside_the_cache()
+    first = snapshot(*watched)
+    assert run_scan(str(tmp_path / "tree"), str(home), home=tmp_path / "home").code == 0
+    before = snapshot(*watched)
+    written = {path for path in before if before[path] != first.get(path)}
+    assert written == {str(home / "cache"), str(home / "cache" / "scan-sizes.json")}, written
     for args in ([], ["--json"], ["--sort", "age", "--older-than", "1d"], ["--delete", "--dry-run"]):
         result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
         assert result.code == 0, result
-    assert outside_the_cache() == before
+    assert snapshot(*watched) == before
 
 
 def test_a_file_changed_in_place_is_seen_by_the_next_scan(tmp_path: Path) -> None:
