@@ -492,3 +492,15 @@ def test_a_broken_cache_of_sizes_costs_a_walk_nothing_more(tmp_path: Path, home:
     assert datetime.now(timezone.utc) - started < timedelta(seconds=30)
     [item] = json.loads(result.out)
     assert (item["size_bytes"], item["modified"]) == (fresh["size_bytes"], fresh["modified"]), (item, fresh)
+
+
+def test_files_added_or_removed_right_after_a_scan_are_counted(tmp_path: Path) -> None:
+    """Within the same second as the scan that filled the cache."""
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    [first] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    added = add_bytes(env, 2 * 1024 * 1024, name="added.bin")
+    [second] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert second["size_bytes"] >= first["size_bytes"] + 2 * 1024 * 1024, (first, second)
+    added.unlink()
+    [third] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert third["size_bytes"] < first["size_bytes"] + 1024 * 1024, (first, third)
