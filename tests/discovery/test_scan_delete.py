@@ -693,3 +693,26 @@ def test_device_nodes_sockets_and_fifos_inside_are_unlinked_never_opened(tmp_pat
         server.close()
     assert result.code == 0, result
     assert not env.exists(), result
+
+
+def test_older_than_delete_keeps_an_environment_changed_in_place_since_the_last_scan(
+        tmp_path: Path, three: Dict[str, Path]) -> None:
+    """Scanned once while old; a file in it edited today (no directory's mtime moves);
+    `--older-than 90d --delete --yes` must see the edit and keep it."""
+    from datetime import datetime, timedelta, timezone
+
+    env = three["venv"]
+    module = env / "lib" / "module.py"
+    module.write_text("x = 1\n")
+    stamp = (datetime.now(timezone.utc) - timedelta(days=200)).timestamp()
+    for root, dirs, files in os.walk(env, topdown=False):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), (stamp, stamp), follow_symlinks=False)
+    os.utime(env, (stamp, stamp))
+    first = run_scan(str(tmp_path / "tree"), "--older-than", "90d", "--json", home=tmp_path / "home")
+    assert [item["path"] for item in json.loads(first.out)] == [str(env)], first
+    with open(module, "a") as handle:
+        handle.write("x = 2  # edited today\n")
+    result = run_scan(str(tmp_path / "tree"), "--older-than", "90d", "--delete", "--yes", home=tmp_path / "home")
+    assert "Traceback" not in result.err, result
+    assert module.read_text().endswith("edited today\n"), result

@@ -443,3 +443,64 @@ def test_a_scan_writes_nothing(cli, tmp_path: Path, home: Path) -> None:
         result = run_scan(str(tmp_path / "tree"), str(home), *args, home=tmp_path / "home")
         assert result.code == 0, result
     assert snapshot(*watched) == before
+
+
+def test_a_file_changed_in_place_is_seen_by_the_next_scan(tmp_path: Path) -> None:
+    """A file rewritten or appended to changes no directory's mtime: sizes and `modified`
+    remembered from an earlier scan must not hide it (nor make a used environment look
+    unused to `--older-than ... --delete`)."""
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    module = env / "lib" / "module.py"
+    module.write_text("x = 1\n")
+    set_times(env, datetime.now(timezone.utc) - timedelta(days=200))
+    [first] = scan_json(str(tmp_path / "tree"), "--older-than", "90d", home=tmp_path / "home")
+    assert "unused" in first["reasons"], first
+    with open(module, "ab") as handle:  # in place: the directory's mtime stays 200 days old
+        handle.write(os.urandom(4 * 1024 * 1024))
+    found = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    [second] = found
+    assert second["size_bytes"] >= first["size_bytes"] + 4 * 1024 * 1024, (first, second)
+    assert datetime.fromisoformat(second["modified"]) > datetime.now(timezone.utc) - timedelta(hours=1), second
+    assert scan_json(str(tmp_path / "tree"), "--older-than", "90d", home=tmp_path / "home") == []
+
+
+@pytest.mark.parametrize("what", ["garbage", "fifo", "directory", "link-to-zero", "huge", "wrong-shape"])
+def test_a_broken_cache_of_sizes_costs_a_walk_nothing_more(tmp_path: Path, home: Path, what: str) -> None:
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    add_bytes(env, 300 * 1024)
+    [fresh] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    cache = home / "cache" / "scan-sizes.json"
+    assert cache.is_file(), "the scan keeps its cache of sizes there (README: 'but its cache of sizes')"
+    cache.unlink()
+    if what == "garbage":
+        cache.write_bytes(b"\x00{not json" * 100)
+    elif what == "fifo":
+        os.mkfifo(cache)
+    elif what == "directory":
+        cache.mkdir()
+    elif what == "link-to-zero":
+        cache.symlink_to("/dev/zero")
+    elif what == "huge":
+        with open(cache, "wb") as handle:
+            handle.truncate(64 * 1024 * 1024)
+    else:
+        cache.write_text(json.dumps({"version": 1, "trees": {str(env): {"size": -5, "newest": "soon"}}}))
+    started = datetime.now(timezone.utc)
+    result = run_scan(str(tmp_path / "tree"), "--json", home=tmp_path / "home", timeout=60)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert datetime.now(timezone.utc) - started < timedelta(seconds=30)
+    [item] = json.loads(result.out)
+    assert (item["size_bytes"], item["modified"]) == (fresh["size_bytes"], fresh["modified"]), (item, fresh)
+
+
+def test_files_added_or_removed_right_after_a_scan_are_counted(tmp_path: Path) -> None:
+    """Within the same second as the scan that filled the cache."""
+    env = make_env(make_project(tmp_path / "tree" / "web") / ".venv")
+    [first] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    added = add_bytes(env, 2 * 1024 * 1024, name="added.bin")
+    [second] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert second["size_bytes"] >= first["size_bytes"] + 2 * 1024 * 1024, (first, second)
+    added.unlink()
+    [third] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
+    assert third["size_bytes"] < first["size_bytes"] + 1024 * 1024, (first, third)
