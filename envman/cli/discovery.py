@@ -55,7 +55,7 @@ def scan(
     smallest = sizes.parse_size(min_size) if min_size is not None else None
     scanning.check_sort(sort)
     store = open_store()
-    result = found_under(store, dirs or [], age)
+    result = found_under(store, dirs or [], age, fresh=delete)  # what to delete: chosen on what is true now
     listed = scanning.ordered(scanning.select(judged(store, result.found), chosen, age is not None, smallest), sort)
     if adopt:
         _adopt(store, listed, as_json)
@@ -68,7 +68,7 @@ def scan(
 
 
 def found_under(store: Store, dirs: Sequence[str], unused_after: Optional[timedelta] = None,
-                measure: bool = True) -> "Scan":
+                measure: bool = True, fresh: bool = False) -> "Scan":
     """`scan` of the DIRs given (default: the home directory and the stores), its progress
     on a terminal's stderr, and the one line saying how many directories were unreadable."""
     from envman.discovery import roots
@@ -81,7 +81,7 @@ def found_under(store: Store, dirs: Sequence[str], unused_after: Optional[timede
              else roots.default_roots(envman_envs=str(store.envs_dir)))
     progress = _progress if sys.stderr.isatty() else None
     try:
-        result = scanning(store, where, progress, unused_after, measure)
+        result = scanning(store, where, progress, unused_after, measure, fresh)
     finally:
         if progress is not None:
             sys.stderr.write("\r\033[K")

@@ -58,9 +58,12 @@ class Scan:
 
 
 def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = None,
-         unused_after: Optional[timedelta] = None, measure: bool = True) -> Scan:
+         unused_after: Optional[timedelta] = None, measure: bool = True, fresh: bool = False) -> Scan:
     """What is under `roots`; `unused_after` adds the `unused` reason. Without `measure`
-    (for `find`, which needs none of it) sizes are 0 and `modified` is the directory's own."""
+    (for `find`, which needs none of it) sizes are 0 and `modified` is the directory's own.
+    With `fresh`, every environment is measured again, the sizes cache neither read nor
+    written: what is chosen for deletion by its size or age is chosen on what is true now
+    (a file rewritten in place moves no directory's time, which the cache trusts)."""
     real = [str(p) for p in distinct_roots(roots)]
     mounts = mount_points()
     walked = walk(real, progress, mounts)
@@ -70,7 +73,8 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
     if measure:
         if progress is not None:
             progress(f"{walked.directories} directories; measuring {len(walked.candidates)} environments")
-        measured = sizes.measure_trees([c.path for c in walked.candidates], mounts, store.cache / SIZES_CACHE)
+        measured = sizes.measure_trees([c.path for c in walked.candidates], mounts,
+                                       None if fresh else store.cache / SIZES_CACHE)
     else:
         measured = [(0, _mtime(c.path)) for c in walked.candidates]
     moment = now()
