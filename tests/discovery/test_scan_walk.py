@@ -34,7 +34,9 @@ def test_overlapping_dirs_list_each_environment_once(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     one = make_env(make_project(tree / "one") / ".venv")
     two = make_env(make_project(tree / "sub" / "two") / ".venv")
+    (tmp_path / "alias").symlink_to(tree)
     found = scan_json(str(tree), str(tree / "sub"), str(tree), str(tree / "one" / ".venv"),
+                      str(tmp_path / "alias"), str(tree) + "/", str(tree / "sub" / ".." / "one"),
                       home=tmp_path / "home")
     assert set(by_path(found)) == {real(one), real(two)}, found  # by_path fails on a duplicate
 
