@@ -505,3 +505,15 @@ def test_files_added_or_removed_right_after_a_scan_are_counted(tmp_path: Path) -
     added.unlink()
     [third] = scan_json(str(tmp_path / "tree"), home=tmp_path / "home")
     assert third["size_bytes"] < first["size_bytes"] + 1024 * 1024, (first, third)
+
+
+def test_the_table_shortens_only_paths_really_under_the_home(tmp_path: Path) -> None:
+    """`~` for the home directory, never for a sibling that merely starts with its name
+    (`~2/...` would even mean something else to bash)."""
+    (tmp_path / "home").mkdir()
+    inside = make_env(make_project(tmp_path / "home" / "src" / "web") / ".venv")
+    sibling = make_env(make_project(tmp_path / "home2" / "web") / ".venv")
+    result = run_scan(str(tmp_path / "home"), str(tmp_path / "home2"), home=tmp_path / "home")
+    assert result.code == 0, result
+    assert "~/src/web/.venv" in result.out and str(sibling) in result.out, result
+    assert "~2" not in result.out and str(inside) not in result.out, result
