@@ -54,6 +54,13 @@ FILE = "file"
 DIR = "dir"
 TEXT = "text"  # a value with nothing to offer: a new name, a version, an age
 COMMAND = "command"  # the rest of the line is a command of its own (`run NAME -- CMD`)
+TOOL = "tool"  # a tool `scan --type` knows
+SORT = "sort"  # an order `scan --sort` knows
+# As `envman.discovery.scan` has them (tests/discovery/test_classify.py keeps them alike):
+# this module may import nothing that heavy.
+TOOLS = ("envman", "venv", "virtualenv", "uv", "poetry", "pipenv", "virtualenvwrapper", "pyenv-virtualenv",
+         "hatch", "pdm", "pipx", "tox", "nox", "conda")
+SORTS = ("size", "age", "name")
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
 # What `activate --shell` accepts (envman.shell.activation.NAMES less its process-name aliases);
@@ -134,6 +141,24 @@ COMMANDS: Dict[str, CommandSpec] = {
         (("-y", "--yes"), FLAG, False),
         _HELP,
     ), (NAME,), False),
+    "scan": ((
+        (("-t", "--type"), TOOL, True),
+        (("--older-than",), TEXT, False),
+        (("--min-size",), TEXT, False),
+        (("--sort",), SORT, False),
+        (("--json",), FLAG, False),
+        (("--adopt",), FLAG, False),
+        (("--delete",), FLAG, False),
+        (("-n", "--dry-run"), FLAG, False),
+        (("-y", "--yes"), FLAG, False),
+        _HELP,
+    ), (DIR,), True),
+    "find": ((
+        (("--scan",), FLAG, False),
+        (("--json",), FLAG, False),
+        _HELP,
+    ), (TEXT, DIR), True),
+    "freeze": (((("--all",), FLAG, False), _HELP), (NAME,), False),
 }
 ROOT_OPTIONS: Tuple[OptionSpec, ...] = ((("--version",), FLAG, False), _HELP)
 
@@ -261,9 +286,9 @@ def _values(kind: Optional[str], cur: str, prefix: str, given: List[str],
         return [":file"]
     if kind == DIR:
         return [":dir"]
-    if kind in (SHELL, ACTIVATION_SHELL):
-        shells = SHELLS if kind == SHELL else ACTIVATION_SHELLS
-        return [prefix + s for s in shells if s.startswith(cur.lower())]
+    if kind in (SHELL, ACTIVATION_SHELL, TOOL, SORT):
+        choices = {SHELL: SHELLS, ACTIVATION_SHELL: ACTIVATION_SHELLS, TOOL: TOOLS, SORT: SORTS}[kind]
+        return [prefix + c for c in choices if c.startswith(cur.lower())]
     if kind == NAME:
         if cur.startswith((".", "~")) or "/" in cur or os.sep in cur:
             return [":dir"]  # a NAME may be a project path

@@ -190,3 +190,14 @@ def test_the_sizes_cache_is_used_only_while_no_directory_changed(tmp_path: Path)
     assert measure_trees(paths, cache=cache)[0][0] == measure_trees(paths)[0][0]
     cache.write_text("{not json")
     assert measure_trees(paths, cache=cache) == measure_trees(paths)
+
+
+def test_tab_offers_the_tools_and_orders_scan_knows() -> None:
+    from envman.discovery import scan
+    from envman.shell import complete_fast
+
+    assert (complete_fast.TOOLS, complete_fast.SORTS) == (scan.TOOLS, scan.SORTS)
+    offered = complete_fast.candidates(["envman", "scan", "--type", "p"], 3, "bash", lambda: [])
+    assert offered == ["poetry", "pipenv", "pyenv-virtualenv", "pdm", "pipx"]
+    assert complete_fast.candidates(["envman", "scan", "--sort", ""], 3, "bash", lambda: []) == ["size", "age", "name"]
+    assert complete_fast.candidates(["envman", "freeze", "w"], 2, "bash", lambda: ["web", "api"]) == ["web"]

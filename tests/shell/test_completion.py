@@ -67,8 +67,8 @@ def names() -> List[str]:
     return list(NAMES)
 
 
-ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "info", "init", "link", "ls",
-                "mv", "new", "path", "prune", "recreate", "rm", "run", "shell"]
+ALL_COMMANDS = ["activate", "adopt", "completion", "deactivate", "doctor", "find", "freeze", "info", "init",
+                "link", "ls", "mv", "new", "path", "prune", "recreate", "rm", "run", "scan", "shell"]
 
 
 @pytest.mark.smoke
