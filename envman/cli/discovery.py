@@ -55,7 +55,10 @@ def scan(
     smallest = sizes.parse_size(min_size) if min_size is not None else None
     scanning.check_sort(sort)
     store = open_store()
-    result = found_under(store, dirs or [], age, fresh=delete)  # what to delete: chosen on what is true now
+    # What is chosen by its age or size, or acted on, is chosen on what is true now: the
+    # sizes cache cannot see a file rewritten in place. Only a plain listing uses it.
+    fresh = delete or adopt or age is not None or smallest is not None
+    result = found_under(store, dirs or [], age, fresh=fresh)
     listed = scanning.ordered(scanning.select(judged(store, result.found), chosen, age is not None, smallest), sort)
     if adopt:
         _adopt(store, listed, as_json)
