@@ -183,11 +183,11 @@ class _Walker:
                     continue
                 if len(stack) == 1:
                     return frame.clean
-                stack.pop()
-                parent = stack[-1]
+                parent = stack[-2]
                 if parent.fd is None:
                     parent.fd = self._reopen_parent(frame, parent)
                     held += 1
+                stack.pop()
                 os.close(frame.fd)
                 frame.fd = None
                 held -= 1
