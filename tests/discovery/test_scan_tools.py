@@ -59,6 +59,7 @@ def made_by_tools(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     return built
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("tool", ["venv", "virtualenv", "uv"])
 def test_an_environment_made_by_the_real_tool_is_told_apart(made_by_tools: Dict[str, Any],
                                                             tool: str) -> None:

@@ -43,6 +43,7 @@ def adopt(cli, env: Path, name: str) -> None:
     assert done.code == 0, done
 
 
+@pytest.mark.smoke
 def test_find_in_registered_environments(cli, tmp_path: Path, requirements) -> None:
     project = tmp_path / "project"
     req = requirements("tinypkg==1.0")

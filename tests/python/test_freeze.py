@@ -169,6 +169,7 @@ def adopted(cli, env: Path, name: str = "frozen") -> None:
     assert done.code == 0, done
 
 
+@pytest.mark.smoke
 def test_freeze_prints_what_pip_freeze_prints(cli, env: Path) -> None:
     adopted(cli, env)
     expected = pip(env, "freeze").splitlines()
