@@ -68,14 +68,17 @@ def store_of(path: str, stores: Stores) -> Optional[str]:
     return None
 
 
-def conda_environments(environ: Optional[Mapping[str, str]] = None) -> List[str]:
-    """The directories conda knows of: `CONDA_ENVS_PATH` and `~/.conda/environments.txt`."""
+def conda_places(environ: Optional[Mapping[str, str]] = None) -> List[str]:
+    """Where conda keeps environments outside its installation: the directories of
+    `CONDA_ENVS_PATH`, and the environments `~/.conda/environments.txt` lists (only those
+    that are one: a stray `/` line must not make the scan walk the disk)."""
     env = os.environ if environ is None else environ
     found = [p for p in env.get("CONDA_ENVS_PATH", "").split(os.pathsep) if p]
     try:
         text = read_regular(os.path.join(_home(env), ".conda", "environments.txt"),
                             _ENVIRONMENTS_TXT_MAX, follow=True, prefix=True)
-        found += [line.strip() for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
+        listed = [line.strip() for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
+        found += [p for p in listed if os.path.isdir(os.path.join(p, "conda-meta"))]
     except OSError:
         pass
     return found
@@ -86,7 +89,7 @@ def default_roots(environ: Optional[Mapping[str, str]] = None, envman_envs: Opti
     env = os.environ if environ is None else environ
     candidates = [_home(env)]
     candidates += [d for _, d in tool_stores(env, envman_envs)]
-    candidates += conda_environments(env)
+    candidates += conda_places(env)
     return distinct_roots([Path(p) for p in candidates if os.path.isdir(p)])
 
 

@@ -201,3 +201,15 @@ def test_tab_offers_the_tools_and_orders_scan_knows() -> None:
     assert offered == ["poetry", "pipenv", "pyenv-virtualenv", "pdm", "pipx"]
     assert complete_fast.candidates(["envman", "scan", "--sort", ""], 3, "bash", lambda: []) == ["size", "age", "name"]
     assert complete_fast.candidates(["envman", "freeze", "w"], 2, "bash", lambda: ["web", "api"]) == ["web"]
+
+
+def test_only_conda_environments_named_by_environments_txt_are_roots(tmp_path: Path) -> None:
+    from envman.discovery.roots import default_roots
+
+    home = tmp_path / "home"
+    (home / ".conda").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "ml" / "conda-meta").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "notes").mkdir()
+    (home / ".conda" / "environments.txt").write_text(
+        f"/\n{tmp_path / 'elsewhere' / 'ml'}\n{tmp_path / 'elsewhere' / 'notes'}\n")
+    assert default_roots({"HOME": str(home)}) == [home, tmp_path / "elsewhere" / "ml"]
