@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -251,3 +252,14 @@ def mount_tmpfs(where: Path) -> None:
 
 def unmount(where: Path) -> None:
     subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def scan_found_soon(tree: Path, home: Path, within: float = 30) -> Dict[str, Dict[str, Any]]:
+    """The scan of `tree`, by real path; it must end cleanly within `within` seconds (a
+    guard against a hang on a hostile file, not a speed target)."""
+    started = time.monotonic()
+    result = run_scan(str(tree), "--json", home=home, timeout=2 * within)
+    assert result.code == 0, result
+    assert "Traceback" not in result.err, result
+    assert time.monotonic() - started < within, result
+    return by_path(json.loads(result.out))
