@@ -216,6 +216,15 @@ class EnvRecord:
         )
 
 
+# The stale reasons of SPEC.md: `ls` judges registered environments by them
+# (`envman.ops.staleness`), `scan` every environment it finds.
+PROJECT_MISSING = "project-missing"
+PROJECT_UNREACHABLE = "project-unreachable"
+ENV_MISSING = "env-missing"
+PYTHON_MISSING = "python-missing"
+UNUSED = "unused"
+
+
 @dataclass(frozen=True)
 class EnvState:
     """A record together with what is true on disk right now."""

@@ -20,7 +20,7 @@ from envman.discovery.roots import distinct_roots, tool_stores
 from envman.discovery.walk import Progress, walk
 from envman.errors import UsageError
 from envman.fsutil import mount_points
-from envman.models import EnvRecord
+from envman.models import PROJECT_MISSING, PYTHON_MISSING, UNUSED, EnvRecord
 from envman.store import registry
 from envman.store.layout import Store
 
@@ -86,13 +86,13 @@ def scan(store: Store, roots: Sequence[Path], progress: Optional[Progress] = Non
         modified = datetime.fromtimestamp(newest, timezone.utc).replace(microsecond=0)
         reasons = []
         if not identity.python_present:
-            reasons.append("python-missing")
+            reasons.append(PYTHON_MISSING)
         if identity.project is not None and not os.path.isdir(identity.project):
-            reasons.append("project-missing")
+            reasons.append(PROJECT_MISSING)
         if unused_after is not None:
             used = max(store.last_used(record), modified) if record is not None else modified
             if moment - used > unused_after:
-                reasons.append("unused")
+                reasons.append(UNUSED)
         found.append(Found(candidate.path, candidate.kind, tool, identity.project, identity.python,
                            identity.python_present, size, modified, record, tuple(reasons),
                            candidate.device, candidate.inode))
@@ -124,7 +124,7 @@ def select(found: Sequence[Found], tools: Sequence[str] = (), unused: bool = Fal
     """The ones matching every filter given: one of `tools`, unused, at least `min_size`."""
     return [f for f in found
             if (not tools or f.tool in tools)
-            and (not unused or "unused" in f.reasons)
+            and (not unused or UNUSED in f.reasons)
             and (min_size is None or f.size_bytes >= min_size)]
 
 

@@ -26,11 +26,12 @@ from envman.ages import now
 from envman.discovery.scan import Found
 from envman.errors import EnvmanError, UsageError
 from envman.fsutil import is_within
-from envman.models import EnvRecord, name_from_directory
-from envman.ops.staleness import ENV_MISSING, UNUSED, assess_all
+from envman.models import ENV_MISSING, UNUSED, EnvRecord, name_from_directory
+from envman.ops.staleness import assess_all
 from envman.store import registry
 from envman.store.delete_tree import Refused, delete_tree
 from envman.store.layout import Store
+from envman.store.records import Registry
 
 # What an environment never holds and a project does: `python -m venv .` in a project
 # makes the project an environment, and deleting that would delete the project.
@@ -96,7 +97,8 @@ def adoptable(found: Found, store: Store) -> Optional[str]:
 def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
     """Register every adoptable one, named after its project (`-2`, `-3` where taken)."""
     done: List[Adoption] = []
-    chosen: Set[str] = set()
+    chosen: Set[str] = set()  # taken since `current` was read: by this run's adoptions
+    current = registry.load(store) if store.registry_path.exists() else None
     for item in found:
         why = adoptable(item, store)
         if why is not None:
@@ -106,7 +108,7 @@ def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
         try:
             from envman.ops import adopt as adopting  # only here: `scan` alone needs none of it
 
-            name = _free_name(store, item, chosen)
+            name = _free_name(current, item, chosen)
             record = adopting.adopt(store, Path(item.path), name=name, project=Path(item.project),
                                     last_used=min(item.modified, now()))
         except EnvmanError as exc:
@@ -117,13 +119,12 @@ def adopt_all(store: Store, found: Sequence[Found]) -> List[Adoption]:
     return done
 
 
-def _free_name(store: Store, item: Found, chosen: Set[str]) -> str:
+def _free_name(current: Optional[Registry], item: Found, chosen: Set[str]) -> str:
     assert item.project is not None
     try:
         base = name_from_directory(os.path.basename(item.project.rstrip(os.sep)))
     except UsageError:
         base = name_from_directory(os.path.basename(item.path))
-    current = registry.load(store) if store.registry_path.exists() else None
     for n in range(1, 10000):
         name = base if n == 1 else f"{base[:60]}-{n}"
         if name.lower() not in chosen and (current is None or current.find(name) is None):

@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from envman import sizes
 from envman.ages import now
-from envman.models import EnvState
+from envman.models import PROJECT_UNREACHABLE, EnvState
 from envman.ops.remove import Refusal, Removal, plan, remove
-from envman.ops.staleness import PROJECT_UNREACHABLE, assess_all
+from envman.ops.staleness import assess_all
 from envman.store import registry
 from envman.store.layout import Store
 from envman.store.lifecycle import Untouchable

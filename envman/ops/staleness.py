@@ -12,18 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Tuple
 
 from envman.fsutil import sha256_file
-from envman.models import EnvRecord, EnvState
+from envman.models import (ENV_MISSING, PROJECT_MISSING, PROJECT_UNREACHABLE, PYTHON_MISSING, UNUSED, EnvRecord,
+                           EnvState)
 from envman.python.base import base_python_present
 from envman.store.layout import Store
 
 if TYPE_CHECKING:
     from envman.projects.moves import Search
-
-PROJECT_MISSING = "project-missing"
-PROJECT_UNREACHABLE = "project-unreachable"
-ENV_MISSING = "env-missing"
-PYTHON_MISSING = "python-missing"
-UNUSED = "unused"
 
 # What a person should do about each reason, for the human listing.
 ADVICE = {

@@ -53,24 +53,13 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
     examines is the very directory that will be emptied. Raises OperationFailed naming
     what was left.
     """
+    parent_fd = _open_directory(str(directory.parent), None, directory, "the directory holding it is")
     try:
-        parent_fd = os.open(directory.parent, _DIR_FLAGS)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise Refused(f"refusing to delete {directory}: the directory holding it is not a "
-                          "directory (a symbolic link was put in its place)") from None
-        raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
-    try:
-        try:
-            top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise Refused(f"refusing to delete {directory}: it is not a directory "
-                              "(a symbolic link was put in its place)") from None
-            raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
+        top = _open_directory(directory.name, parent_fd, directory, "it is")
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
+            mounts = mount_points()
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mounts:
                 raise Refused(f"refusing to delete {directory}: it is a mount point")
             found = markers.read(directory, dir_fd=top)
             if (found.id if found is not None else None) != expect_id:
@@ -78,7 +67,7 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
                               "was proven envman's")
             if verify is not None:
                 verify(top, top_st)
-            walker = _Walker(top_st.st_dev, mount_points(), files_allowed)
+            walker = _Walker(top_st.st_dev, mounts, files_allowed)
             walker.clear(top, str(directory), keep=last)
             if not walker.left:
                 walker.remove_entry(top, str(directory), last)
@@ -98,6 +87,17 @@ def delete_tree(directory: Path, expect_id: Optional[str], files_allowed: bool =
         os.close(parent_fd)
 
 
+def _open_directory(name: str, dir_fd: Optional[int], directory: Path, which: str) -> int:
+    """`name` (relative to `dir_fd`) opened as a directory, never through a final link."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Refused(f"refusing to delete {directory}: {which} not a directory "
+                          "(a symbolic link was put in its place)") from None
+        raise OperationFailed(f"cannot delete {directory}: {exc.strerror}") from None
+
+
 def delete_cache_tree(directory: Path) -> bool:
     """Delete `directory`, a tree in envman's own cache (a pip image, its build or trash),
     with the same walk: no link followed, no mount crossed. Best effort, as befits a
@@ -110,9 +110,10 @@ def delete_cache_tree(directory: Path) -> bool:
         top = os.open(directory.name, _DIR_FLAGS, dir_fd=parent_fd)
         try:
             top_st = os.fstat(top)
-            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mount_points():
+            mounts = mount_points()
+            if top_st.st_dev != os.fstat(parent_fd).st_dev or str(directory) in mounts:
                 return False
-            if not _Walker(top_st.st_dev, mount_points(), files_allowed=True).clear(top, str(directory)):
+            if not _Walker(top_st.st_dev, mounts, files_allowed=True).clear(top, str(directory)):
                 return False
         finally:
             os.close(top)
